@@ -1,0 +1,23 @@
+using QuantSharp.Graph;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime;
+
+/// <summary>Options for an <see cref="InferenceSession"/>.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>Threads a kernel may use inside one operator (work is split over output tiles).</summary>
+    public int IntraOpThreads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Kernel table; defaults to every kernel in QuantSharp.</summary>
+    public OperatorRegistry Registry { get; init; } = OperatorRegistry.Default;
+
+    /// <summary>
+    /// Called with every graph input and every node output as soon as it is computed (calibration uses this to
+    /// feed observers). The tensor's buffer is recycled later: read it during the call, do not keep it.
+    /// </summary>
+    public Action<Value, Tensor>? ValueObserver { get; init; }
+
+    /// <summary>Check inputs' dtype and fixed dimensions against the model's declarations.</summary>
+    public bool ValidateInputs { get; init; } = true;
+}
