@@ -85,13 +85,16 @@ public abstract class NumericBinaryKernel : OpKernel
     /// <summary>Whether the op accepts integer element types.</summary>
     protected virtual bool AllowsIntegers => true;
 
+    /// <summary>B's shape as broadcast against A (legacy opset-6 alignment by default).</summary>
+    protected virtual int[] BShape(int[] aShape, int[] bShape) => LegacyBroadcast.BShape(this, aShape, bShape);
+
     public override void Compute(KernelContext ctx)
     {
         var a = ctx.Input(0);
         var b = ctx.Input(1);
         if (a.DataType != b.DataType)
             throw new QuantSharpException($"{Node.OpType} inputs have different types {DataTypes.Name(a.DataType)} and {DataTypes.Name(b.DataType)}");
-        int[] bShape = LegacyBroadcast.BShape(this, a.Shape, b.Shape);
+        int[] bShape = BShape(a.Shape, b.Shape);
         int[] shape = ShapeUtil.SameShape(a.Shape, bShape) ? (int[])a.Shape.Clone() : ShapeUtil.Broadcast(a.Shape, bShape);
         var y = ctx.Output(0, a.DataType, shape);
         if (!AllowsIntegers && DataTypes.IsInteger(a.DataType))
@@ -175,18 +178,21 @@ public sealed class DivKernel : NumericBinaryKernel
 [OnnxOperator("PRelu", 1)]
 public sealed class PReluKernel : NumericBinaryKernel
 {
-    protected override void Run<T>(KernelContext ctx, T[] a, int[] aShape, T[] b, int[] bShape, T[] y)
+    protected override int[] BShape(int[] aShape, int[] bShape)
     {
-        if (OpsetVersion < 7 && b.Length > 1 && aShape.Length >= 2 && bShape.Length == 1 && bShape[0] == aShape[1])
+        if (OpsetVersion < 7 && aShape.Length >= 2 && bShape.Length == 1 && bShape[0] > 1 && bShape[0] == aShape[1])
         {
             // Opset 6: a 1-D slope of length C applies per channel (axis 1).
             var s = new int[aShape.Length - 1];
             Array.Fill(s, 1);
             s[0] = bShape[0];
-            bShape = s;
+            return s;
         }
-        Broadcast.Binary<T, T, PReluOp<T>>(ctx, a, aShape, b, bShape, y);
+        return bShape;
     }
+
+    protected override void Run<T>(KernelContext ctx, T[] a, int[] aShape, T[] b, int[] bShape, T[] y) =>
+        Broadcast.Binary<T, T, PReluOp<T>>(ctx, a, aShape, b, bShape, y);
 
     private readonly struct PReluOp<TE> : IBinaryOp<TE, TE> where TE : INumber<TE>
     {
