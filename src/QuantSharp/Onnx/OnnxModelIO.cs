@@ -115,40 +115,45 @@ public static class OnnxModelIO
         if (string.Equals(dataPath, full, StringComparison.Ordinal))
             throw new QuantSharpException($"{path}: external data file must differ from the model file");
 
-        string? dataTmp = null;
+        // Both files are written under temporary names first. Then the old data file (if any) is set aside, the
+        // new files are renamed into place, and on failure the old data file is put back, so the pair on disk is
+        // always either the old or the new one.
+        string? dataTmp = null, modelTmp = null, backup = null;
+        bool dataPlaced = false;
         try
         {
-            // Write the data file first under a temporary name; it is renamed into place just before the model.
-            dataTmp = Path.Combine(dir, $".{dataName}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-            bool any;
+            bool any = false;
+            dataTmp = AtomicFile.WriteTemporary(dataPath, fs => any = MoveToExternal(p, model, fs, dataName, options.ExternalDataThreshold));
+            CheckSize(p, model);
+            modelTmp = AtomicFile.WriteTemporary(full, s => p.WriteTo(s));
             try
             {
-                using var fs = new FileStream(dataTmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
-                any = MoveToExternal(p, model, fs, dataName, options.ExternalDataThreshold);
-                fs.Flush(flushToDisk: true);
+                if (any)
+                {
+                    if (File.Exists(dataPath))
+                    {
+                        backup = AtomicFile.TemporaryNameFor(dataPath);
+                        File.Move(dataPath, backup);
+                    }
+                    File.Move(dataTmp, dataPath);
+                    dataPlaced = true;
+                }
+                File.Move(modelTmp, full, overwrite: true);
+                modelTmp = null;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new QuantSharpException($"{path}: cannot write external data file '{dataName}': {e.Message}", e);
+                if (dataPlaced) AtomicFile.TryDelete(dataPath);
+                if (backup is not null && !File.Exists(dataPath)) File.Move(backup, dataPath);
+                backup = null;
+                throw new QuantSharpException($"{path}: cannot write model: {e.Message}", e);
             }
-            CheckSize(p, model);
-            if (any)
-            {
-                try
-                {
-                    File.Move(dataTmp, dataPath, overwrite: true);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new QuantSharpException($"{path}: cannot write external data file '{dataName}': {e.Message}", e);
-                }
-                dataTmp = null;
-            }
-            AtomicFile.Write(full, s => p.WriteTo(s));
         }
         finally
         {
-            if (dataTmp is not null) AtomicFile.TryDelete(dataTmp);
+            if (dataTmp is not null && !dataPlaced) AtomicFile.TryDelete(dataTmp);
+            if (modelTmp is not null) AtomicFile.TryDelete(modelTmp);
+            if (backup is not null) AtomicFile.TryDelete(backup);
         }
     }
 
