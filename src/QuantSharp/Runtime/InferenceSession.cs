@@ -7,7 +7,7 @@ namespace QuantSharp.Runtime;
 /// Runs a model. Created once (kernels are chosen and initialised, weights packed), then <see cref="Run"/> is
 /// called per inference. Runs on one session are serialised; use one session per concurrent caller.
 /// </summary>
-public sealed class InferenceSession : IDisposable
+public sealed partial class InferenceSession : IDisposable
 {
     private readonly Model _model;
     private readonly SessionOptions _options;
