@@ -58,24 +58,7 @@ public sealed class ConstantOfShapeKernel : MovementKernel
     public override void Compute(KernelContext ctx)
     {
         // The element type follows the value attribute, not the shape input.
-        switch (FillValue().Buffer)
-        {
-            case float[]: Run<float>(ctx); break;
-            case double[]: Run<double>(ctx); break;
-            case long[]: Run<long>(ctx); break;
-            case int[]: Run<int>(ctx); break;
-            case byte[]: Run<byte>(ctx); break;
-            case sbyte[]: Run<sbyte>(ctx); break;
-            case bool[]: Run<bool>(ctx); break;
-            case Half[]: Run<Half>(ctx); break;
-            case BFloat16[]: Run<BFloat16>(ctx); break;
-            case short[]: Run<short>(ctx); break;
-            case ushort[]: Run<ushort>(ctx); break;
-            case uint[]: Run<uint>(ctx); break;
-            case ulong[]: Run<ulong>(ctx); break;
-            case string[]: Run<string>(ctx); break;
-            default: throw new QuantSharpException($"ConstantOfShape does not support value type {DataTypes.Name(FillValue().DataType)}");
-        }
+        Dispatch(ctx, FillValue().Buffer.GetType().GetElementType()!);
     }
 
     protected override void Run<T>(KernelContext ctx)
@@ -132,12 +115,12 @@ public sealed class RangeKernel : MovementKernel
         if (s.Length != 1 || l.Length != 1 || d.Length != 1) throw new QuantSharpException("Range start, limit and delta must be scalars");
         int n = Count(s, l, d);
         var y = OutputLike<T>(ctx, 0, s, [n]);
-        if (y.Data is long[] ly)
+        if (typeof(T) == typeof(long) && y.Data is long[] ly)
         {
             long a = ((Tensor<long>)s).Data[0], b = ((Tensor<long>)d).Data[0];
             for (int i = 0; i < n; i++) ly[i] = a + i * b;
         }
-        else if (y.Data is float[] fy)
+        else if (typeof(T) == typeof(float) && y.Data is float[] fy)
         {
             // output[i] = start + i * delta, evaluated in float as the spec's loop does.
             float a = ((Tensor<float>)s).Data[0], b = ((Tensor<float>)d).Data[0];

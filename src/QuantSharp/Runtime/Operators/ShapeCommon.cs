@@ -13,27 +13,29 @@ public abstract class MovementKernel : OpKernel
     /// <summary>The input whose element type selects T.</summary>
     protected virtual int DispatchInput => 0;
 
-    public override void Compute(KernelContext ctx)
+    public override void Compute(KernelContext ctx) => Dispatch(ctx, ctx.Input(DispatchInput).Buffer.GetType().GetElementType()!);
+
+    /// <summary>
+    /// Calls <see cref="Run{T}"/> for element type <paramref name="t"/>. Compares Type objects rather than using
+    /// `is byte[]`, because the CLR lets an sbyte[] pass as byte[] (and int[] as uint[] and so on).
+    /// </summary>
+    protected void Dispatch(KernelContext ctx, Type t)
     {
-        switch (ctx.Input(DispatchInput).Buffer)
-        {
-            case float[]: Run<float>(ctx); break;
-            case double[]: Run<double>(ctx); break;
-            case long[]: Run<long>(ctx); break;
-            case int[]: Run<int>(ctx); break;
-            case byte[]: Run<byte>(ctx); break;
-            case sbyte[]: Run<sbyte>(ctx); break;
-            case bool[]: Run<bool>(ctx); break;
-            case Half[]: Run<Half>(ctx); break;
-            case BFloat16[]: Run<BFloat16>(ctx); break;
-            case short[]: Run<short>(ctx); break;
-            case ushort[]: Run<ushort>(ctx); break;
-            case uint[]: Run<uint>(ctx); break;
-            case ulong[]: Run<ulong>(ctx); break;
-            case string[]: Run<string>(ctx); break;
-            default:
-                throw new QuantSharpException($"{Node.OpType} does not support element type {DataTypes.Name(ctx.Input(DispatchInput).DataType)}");
-        }
+        if (t == typeof(float)) Run<float>(ctx);
+        else if (t == typeof(double)) Run<double>(ctx);
+        else if (t == typeof(long)) Run<long>(ctx);
+        else if (t == typeof(int)) Run<int>(ctx);
+        else if (t == typeof(byte)) Run<byte>(ctx);
+        else if (t == typeof(sbyte)) Run<sbyte>(ctx);
+        else if (t == typeof(bool)) Run<bool>(ctx);
+        else if (t == typeof(Half)) Run<Half>(ctx);
+        else if (t == typeof(BFloat16)) Run<BFloat16>(ctx);
+        else if (t == typeof(short)) Run<short>(ctx);
+        else if (t == typeof(ushort)) Run<ushort>(ctx);
+        else if (t == typeof(uint)) Run<uint>(ctx);
+        else if (t == typeof(ulong)) Run<ulong>(ctx);
+        else if (t == typeof(string)) Run<string>(ctx);
+        else throw new QuantSharpException($"{Node.OpType} does not support element type {t.Name}");
     }
 
     protected abstract void Run<T>(KernelContext ctx);
