@@ -250,11 +250,13 @@ public static class Movement
         return p;
     }
 
+    /// <summary>a·b; a symbolic dimension times a known 1 keeps its symbol.</summary>
     public static Dimension Mul(Dimension a, Dimension b) =>
-        a.Value is long x && b.Value is long y ? new Dimension(x * y) : Dimension.Unknown;
+        a.Value is long x && b.Value is long y ? new Dimension(x * y) : a.Value == 1 ? b : b.Value == 1 ? a : Dimension.Unknown;
 
+    /// <summary>a+b; a symbolic dimension plus a known 0 keeps its symbol.</summary>
     public static Dimension Add(Dimension a, Dimension b) =>
-        a.Value is long x && b.Value is long y ? new Dimension(x + y) : Dimension.Unknown;
+        a.Value is long x && b.Value is long y ? new Dimension(x + y) : a.Value == 0 ? b : b.Value == 0 ? a : Dimension.Unknown;
 
     /// <summary>A type with the given element type and unknown rank.</summary>
     public static TensorTypeInfo Unranked(DataType dt) => new(dt, null);
