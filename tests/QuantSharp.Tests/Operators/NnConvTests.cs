@@ -28,7 +28,7 @@ public class NnConvTests
         var valid = ConvGeometry.ForConv(Attrs([A("auto_pad", "VALID"), L("dilations", 2L)]), [1, 1, 9], [1, 1, 3]);
         Assert.Equal([5], valid.OutputSpatial);
         var explicitPads = ConvGeometry.ForConv(Attrs([L("pads", 1L, 2L), L("strides", 3L)]), [2, 4, 10], [6, 4, 4]);
-        Assert.Equal([3], explicitPads.OutputSpatial); // floor((10 + 3 − 4) / 3) + 1
+        Assert.Equal([4], explicitPads.OutputSpatial); // floor((10 + 3 − 4) / 3) + 1
     }
 
     [Fact]
