@@ -114,7 +114,10 @@ internal static class IntMatMul
         });
     }
 
-    /// <summary>Output type inference shared by the QLinear matmul family.</summary>
+    /// <summary>
+    /// y = saturate(round_half_even(acc · a_scale[row] · b_scale[col] / y_scale) + y_zero_point) for every output element;
+    /// y_scale / y_zero_point are scalars or broadcast to the output shape.
+    /// </summary>
     public static void Requantize(KernelContext ctx, int[] acc, MatMulShape s, float[] aScale, float[] bScale,
         Tensor yScale, Tensor yZero, Tensor y)
     {
