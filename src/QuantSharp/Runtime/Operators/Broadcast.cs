@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
 
@@ -105,6 +106,7 @@ public sealed class BroadcastPlan
     public bool AllSameShape => _dims.Length == 1 && _strides.All(s => s[0] == 1 || OutputLength <= 1);
 
     /// <summary>Calls <paramref name="action"/> for every run that intersects output elements [start, end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ForEachRun(int start, int end, BroadcastRunAction action)
     {
         if (start >= end) return;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
@@ -90,6 +91,7 @@ public abstract class ScalarUnaryKernel : UnaryKernel
     /// <summary>eˣ − 1 without cancellation for small |x| (first series terms below 1e-5).</summary>
     internal static double Expm1(double x) => Math.Abs(x) < 1e-5 ? x + x * x / 2 + x * x * x / 6 : Math.Exp(x) - 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Apply(ReadOnlySpan<float> x, Span<float> y)
     {
         for (int i = 0; i < x.Length; i++) y[i] = (float)F(x[i]);

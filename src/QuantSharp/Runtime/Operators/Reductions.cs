@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
@@ -158,6 +159,7 @@ public abstract class ReduceKernel : OpKernel
     }
 
     /// <summary>Any dtype and axis pattern: one pass over the input in order, accumulating in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Generic(Tensor x, Tensor y, List<(int Size, bool Reduced)> groups, int reducedCount)
     {
         var kind = Kind;
@@ -216,6 +218,7 @@ public abstract class ReduceKernel : OpKernel
     }
 
     /// <summary>Calls visit(inputIndex, outputIndex) for every input element, in input order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Walk(Tensor x, List<(int Size, bool Reduced)> groups, Action<int, int> visit)
     {
         int n = groups.Count;
@@ -353,6 +356,7 @@ public abstract class ArgKernel : OpKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Arg<T>(T[] x, long[] y, int outer, int reduce, int inner, bool last) where T : INumber<T>
     {
         bool max = IsMax;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -75,6 +76,7 @@ public abstract class SoftmaxKernelBase : OpKernel
     }
 
     /// <summary>Normalises one contiguous row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(ReadOnlySpan<float> x, Span<float> y, bool log)
     {
         float max = TensorPrimitives.Max(x);
@@ -86,6 +88,7 @@ public abstract class SoftmaxKernelBase : OpKernel
     }
 
     /// <summary>Normalises a [reduce, inner] block along its first dimension, one vectorised row at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Strided(ReadOnlySpan<float> x, Span<float> y, int reduce, int inner, float[] m, float[] sum, bool log)
     {
         x[..inner].CopyTo(m);
@@ -111,6 +114,7 @@ public abstract class SoftmaxKernelBase : OpKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunDouble(double[] x, double[] y, int outer, int reduce, int inner)
     {
         for (int o = 0; o < outer; o++)
