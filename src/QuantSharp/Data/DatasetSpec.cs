@@ -34,8 +34,11 @@ public static class DatasetSpec
 {
     public static IReadOnlyList<string> Schemes { get; } = ["fashion-mnist", "mnist", "idx", "npz", "pb", "cifar10", "images"];
 
-    public static readonly string[] NpzInputKeys = ["x", "images", "inputs", "data"];
-    public static readonly string[] NpzLabelKeys = ["y", "labels", "targets"];
+    /// <summary>Array names an npz spec takes the inputs from, in order of preference.</summary>
+    public static IReadOnlyList<string> NpzInputKeys { get; } = ["x", "images", "inputs", "data"];
+
+    /// <summary>Array names an npz spec takes the labels from, in order of preference.</summary>
+    public static IReadOnlyList<string> NpzLabelKeys { get; } = ["y", "labels", "targets"];
 
     public static IDataset Open(string spec, DatasetSpecOptions? options = null)
     {

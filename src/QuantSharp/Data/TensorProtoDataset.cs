@@ -49,6 +49,9 @@ public sealed class TensorProtoDataset : IMultiInputDataset
 
     public (Tensor Input, int? Label) Get(int index) => (TensorProtoIO.ReadFile(InputFiles(index)[0]).Tensor, null);
 
+    /// <summary>ONNX test data has no labels.</summary>
+    public int? GetLabel(int index) => null;
+
     public IReadOnlyList<Tensor> GetInputs(int index) => InputFiles(index).Select(f => TensorProtoIO.ReadFile(f).Tensor).ToList();
 
     /// <summary>The expected outputs (output_K.pb, by K) of sample <paramref name="index"/>, with their names; empty when the set has none.</summary>
