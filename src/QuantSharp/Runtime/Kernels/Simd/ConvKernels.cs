@@ -1,0 +1,192 @@
+using System.Numerics;
+using QuantSharp.Runtime.Operators;
+
+namespace QuantSharp.Runtime.Kernels.Simd;
+
+/// <summary>
+/// Spatial geometry of a 1-, 2- or 3-D window operation padded to 3-D (missing leading axes have size 1,
+/// kernel 1, stride 1, no pads), so one loop nest serves every rank the fast kernels support.
+/// </summary>
+public readonly struct Window3D
+{
+    public readonly int ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW;
+
+    /// <summary>Largest spatial rank the 3-D kernels handle.</summary>
+    public const int MaxRank = 3;
+
+    /// <summary>
+    /// From a conv or pooling geometry; with <paramref name="transposed"/> (ConvTranspose) the roles of input and
+    /// output are swapped, giving the forward conv that maps the transposed conv's output back onto its input.
+    /// </summary>
+    public Window3D(ConvGeometry g, bool transposed = false)
+    {
+        if (g.SpatialRank > MaxRank) throw new ArgumentException($"spatial rank {g.SpatialRank} > {MaxRank}");
+        int off = MaxRank - g.SpatialRank;
+        int At(int[] a, int d, int fallback) => d < off ? fallback : a[d - off];
+        var input = transposed ? g.OutputSpatial : g.InputSpatial;
+        var output = transposed ? g.InputSpatial : g.OutputSpatial;
+        ID = At(input, 0, 1); IH = At(input, 1, 1); IW = At(input, 2, 1);
+        OD = At(output, 0, 1); OH = At(output, 1, 1); OW = At(output, 2, 1);
+        KD = At(g.Kernel, 0, 1); KH = At(g.Kernel, 1, 1); KW = At(g.Kernel, 2, 1);
+        SD = At(g.Strides, 0, 1); SH = At(g.Strides, 1, 1); SW = At(g.Strides, 2, 1);
+        DD = At(g.Dilations, 0, 1); DH = At(g.Dilations, 1, 1); DW = At(g.Dilations, 2, 1);
+        PD = At(g.PadsBegin, 0, 0); PH = At(g.PadsBegin, 1, 0); PW = At(g.PadsBegin, 2, 0);
+    }
+
+    public int KernelSize => KD * KH * KW;
+    public int InputSize => ID * IH * IW;
+    public int OutputSize => OD * OH * OW;
+
+    /// <summary>Output columns [lo, hi) whose input column o·SW − PW + kw·DW lies inside [0, IW).</summary>
+    public void ValidColumns(int kw, out int lo, out int hi)
+    {
+        int shift = kw * DW - PW;
+        lo = shift >= 0 ? 0 : Math.Min(OW, (-shift + SW - 1) / SW);
+        int last = IW - 1 - shift;
+        hi = last < 0 ? 0 : Math.Min(OW, last / SW + 1);
+        if (hi < lo) hi = lo;
+    }
+}
+
+/// <summary>im2col / col2im and a direct depthwise convolution (float).</summary>
+public static class ConvKernels
+{
+    /// <summary>
+    /// Writes the column matrix of <paramref name="channels"/> input planes: row ((c·KD + kd)·KH + kh)·KW + kw,
+    /// column (od·OH + oh)·OW + ow holds X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside).
+    /// Rows [rowStart, rowEnd) only, so callers can split the work.
+    /// </summary>
+    public static void Im2Col(in Window3D w, ReadOnlySpan<float> x, Span<float> col, int rowStart, int rowEnd)
+    {
+        int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
+        for (int row = rowStart; row < rowEnd; row++)
+        {
+            int c = row / ks, kr = row % ks;
+            int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
+            var plane = x.Slice(c * inSize, inSize);
+            var dst = col.Slice(row * outSize, outSize);
+            w.ValidColumns(kw, out int lo, out int hi);
+            int colShift = kw * w.DW - w.PW;
+            for (int od = 0; od < w.OD; od++)
+            {
+                int id = od * w.SD - w.PD + kd * w.DD;
+                for (int oh = 0; oh < w.OH; oh++)
+                {
+                    int ih = oh * w.SH - w.PH + kh * w.DH;
+                    var drow = dst.Slice((od * w.OH + oh) * w.OW, w.OW);
+                    if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH)
+                    {
+                        drow.Clear();
+                        continue;
+                    }
+                    var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
+                    drow[..lo].Clear();
+                    drow[hi..].Clear();
+                    if (w.SW == 1) srow.Slice(lo + colShift, hi - lo).CopyTo(drow[lo..hi]);
+                    else for (int ow = lo; ow < hi; ow++) drow[ow] = srow[ow * w.SW + colShift];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Inverse scatter of <see cref="Im2Col"/> for ConvTranspose, with the roles of input and output swapped:
+    /// for output channels [mStart, mEnd), Y[m, i·S − P + k·D] += col[(m·K + k), i] where i runs over the
+    /// transposed conv's input (the geometry's "output" here is the col's column space).
+    /// </summary>
+    public static void Col2Im(in Window3D w, ReadOnlySpan<float> col, Span<float> y, int mStart, int mEnd)
+    {
+        // Here w describes the forward conv that maps Y back onto X: Y is w's input, X (col columns) is w's output.
+        int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
+        for (int m = mStart; m < mEnd; m++)
+        {
+            var plane = y.Slice(m * inSize, inSize);
+            for (int kr = 0; kr < ks; kr++)
+            {
+                int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
+                var src = col.Slice((m * ks + kr) * outSize, outSize);
+                w.ValidColumns(kw, out int lo, out int hi);
+                int colShift = kw * w.DW - w.PW;
+                for (int od = 0; od < w.OD; od++)
+                {
+                    int id = od * w.SD - w.PD + kd * w.DD;
+                    if ((uint)id >= (uint)w.ID) continue;
+                    for (int oh = 0; oh < w.OH; oh++)
+                    {
+                        int ih = oh * w.SH - w.PH + kh * w.DH;
+                        if ((uint)ih >= (uint)w.IH) continue;
+                        var srow = src.Slice((od * w.OH + oh) * w.OW, w.OW);
+                        var drow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
+                        if (w.SW == 1) Add(srow[lo..hi], drow.Slice(lo + colShift, hi - lo));
+                        else for (int ow = lo; ow < hi; ow++) drow[ow * w.SW + colShift] += srow[ow];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Depthwise convolution (group == C == M, W [C, 1, k…]) for planes [planeStart, planeEnd) of N·C:
+    /// Y[p, o] = bias[c] + Σ_k W[c, k] · X[p, o·S − P + k·D], summed over k in kernel order.
+    /// </summary>
+    public static void Depthwise(in Window3D w, int channels, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> bias, Span<float> y, int planeStart, int planeEnd)
+    {
+        int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
+        for (int p = planeStart; p < planeEnd; p++)
+        {
+            int c = p % channels;
+            var src = x.Slice(p * inSize, inSize);
+            var dst = y.Slice(p * outSize, outSize);
+            dst.Fill(bias.IsEmpty ? 0f : bias[c]);
+            var wc = weights.Slice(c * ks, ks);
+            for (int od = 0; od < w.OD; od++)
+            {
+                for (int oh = 0; oh < w.OH; oh++)
+                {
+                    var drow = dst.Slice((od * w.OH + oh) * w.OW, w.OW);
+                    for (int kd = 0; kd < w.KD; kd++)
+                    {
+                        int id = od * w.SD - w.PD + kd * w.DD;
+                        if ((uint)id >= (uint)w.ID) continue;
+                        for (int kh = 0; kh < w.KH; kh++)
+                        {
+                            int ih = oh * w.SH - w.PH + kh * w.DH;
+                            if ((uint)ih >= (uint)w.IH) continue;
+                            var srow = src.Slice((id * w.IH + ih) * w.IW, w.IW);
+                            for (int kw = 0; kw < w.KW; kw++)
+                            {
+                                float wv = wc[(kd * w.KH + kh) * w.KW + kw];
+                                w.ValidColumns(kw, out int lo, out int hi);
+                                int shift = kw * w.DW - w.PW;
+                                if (w.SW == 1) MultiplyAdd(srow.Slice(lo + shift, hi - lo), wv, drow[lo..hi]);
+                                else for (int ow = lo; ow < hi; ow++) drow[ow] += wv * srow[ow * w.SW + shift];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dst[i] += src[i].</summary>
+    public static void Add(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        int i = 0;
+        int vc = Vector<float>.Count;
+        for (; i <= src.Length - vc; i += vc)
+            (new Vector<float>(dst[i..]) + new Vector<float>(src[i..])).CopyTo(dst[i..]);
+        for (; i < src.Length; i++) dst[i] += src[i];
+    }
+
+    /// <summary>dst[i] += s · src[i] (multiply then add, the same rounding as the scalar tail).</summary>
+    public static void MultiplyAdd(ReadOnlySpan<float> src, float s, Span<float> dst)
+    {
+        int i = 0;
+        int vc = Vector<float>.Count;
+        var vs = new Vector<float>(s);
+        for (; i <= src.Length - vc; i += vc)
+            (new Vector<float>(dst[i..]) + new Vector<float>(src[i..]) * vs).CopyTo(dst[i..]);
+        for (; i < src.Length; i++) dst[i] += s * src[i];
+    }
+}

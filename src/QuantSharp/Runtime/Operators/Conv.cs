@@ -1,0 +1,206 @@
+using QuantSharp.Graph;
+using QuantSharp.Runtime.Kernels.Reference;
+using QuantSharp.Runtime.Kernels.Simd;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Operators;
+
+/// <summary>
+/// Conv (opsets 1, 11, 22: same semantics) for float: Y = W ⊛ X + B over 1-, 2- or 3-D inputs (higher ranks run
+/// the scalar reference). Per batch image and group, Y_g (M/g × out) = W_g (M/g × C/g·k) · col (C/g·k × out),
+/// where col is the im2col matrix, or X itself for 1×1 stride-1 unpadded kernels. Depthwise convolutions
+/// (group == C == M) use a direct kernel. Constant weights are packed once per group.
+/// </summary>
+[OnnxOperator("Conv", 1)]
+public sealed class ConvKernel : OpKernel
+{
+    private WindowAttributes _attrs = null!;
+    private SgemmPackedA[]? _packed;
+    private Tensor? _packedFrom;
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        _attrs = WindowAttributes.FromNode(Node);
+        if (ctx.Constant(1) is Tensor<float> w && w.Rank >= 3 && w.Shape[0] % _attrs.Group == 0)
+        {
+            int mg = w.Shape[0] / _attrs.Group, kg = w.Length / Math.Max(1, w.Shape[0]);
+            bool depthwise = mg == 1 && w.Shape[1] == 1 && w.Shape[0] == _attrs.Group;
+            if (!depthwise && w.Rank - 2 <= Window3D.MaxRank && kg > 0)
+            {
+                _packed = new SgemmPackedA[_attrs.Group];
+                for (int g = 0; g < _attrs.Group; g++)
+                    _packed[g] = Sgemm.PackA(false, mg, kg, w.Data.AsSpan(g * mg * kg, mg * kg), kg);
+                _packedFrom = w;
+            }
+        }
+    }
+
+    public override void Compute(KernelContext ctx)
+    {
+        var x = NnShapes.FloatInput(ctx, 0, "Conv");
+        var w = NnShapes.FloatInput(ctx, 1, "Conv");
+        var b = ctx.HasInput(2) ? NnShapes.FloatInput(ctx, 2, "Conv") : null;
+        var geo = ConvGeometry.ForConv(_attrs, x.Shape, w.Shape);
+        if (b is not null && b.Length != geo.OutputChannels)
+            throw new QuantSharpException($"bias has {b.Length} elements, expected {geo.OutputChannels}");
+        var y = ctx.Output<float>(0, geo.OutputShape());
+        if (y.Length == 0) return;
+        ReadOnlySpan<float> bias = b is null ? default : b.Data;
+
+        if (geo.SpatialRank > Window3D.MaxRank)
+        {
+            ConvReference.Conv(geo, x.Data, w.Data, bias, y.Data);
+            return;
+        }
+        var win = new Window3D(geo);
+        int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup;
+        if (cg == 1 && mg == 1)
+        {
+            // Depthwise: one plane per (n, c); planes are independent, so split them over threads.
+            int planes = geo.Batch * geo.InputChannels;
+            var xd = x.Data; var wd = w.Data; var yd = y.Data; var bd = b?.Data;
+            long work = (long)win.OutputSize * win.KernelSize;
+            ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
+                ConvKernels.Depthwise(win, geo.InputChannels, xd, wd, bd, yd, s, e));
+            return;
+        }
+
+        int kg = cg * win.KernelSize, inS = win.InputSize, outS = win.OutputSize;
+        bool direct = win.KernelSize == 1 && !geo.HasPadding && geo.Strides.All(s => s == 1);
+        var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
+        float[]? col = direct ? null : ctx.RentScratch<float>(kg * outS);
+        try
+        {
+            for (int n = 0; n < geo.Batch; n++)
+            {
+                for (int g = 0; g < geo.Group; g++)
+                {
+                    var ySpan = y.Data.AsSpan((n * geo.OutputChannels + g * mg) * outS, mg * outS);
+                    if (b is not null)
+                        for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(b.Data[g * mg + m]);
+                    var xg = x.Data.AsSpan((n * geo.InputChannels + g * cg) * inS, cg * inS);
+                    ReadOnlySpan<float> bMat;
+                    if (direct) bMat = xg;
+                    else
+                    {
+                        var colArr = col!;
+                        var xArr = x.Data;
+                        int xOff = (n * geo.InputChannels + g * cg) * inS;
+                        ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (s, e) =>
+                            ConvKernels.Im2Col(win, xArr.AsSpan(xOff, cg * inS), colArr, s, e));
+                        bMat = colArr.AsSpan(0, kg * outS);
+                    }
+                    if (packed is not null)
+                        Sgemm.Multiply(packed[g], false, outS, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
+                    else
+                        Sgemm.Multiply(false, false, mg, outS, kg, w.Data.AsSpan(g * mg * kg, mg * kg), kg, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
+                }
+            }
+        }
+        finally
+        {
+            if (col is not null) ctx.ReturnScratch(col);
+        }
+    }
+
+    public override void InferTypes(TypeInferenceContext ctx)
+    {
+        var attrs = WindowAttributes.FromNode(ctx.Node);
+        var ws = NnShapes.KnownShape(ctx, 1);
+        if (ws is null || ws.Length < 3)
+        {
+            NnShapes.InferWindowUnknown(ctx, 0, ctx.InputType(1)?.Shape is { Length: > 0 } wd ? wd[0] : Dimension.Unknown);
+            return;
+        }
+        NnShapes.InferWindow(ctx, 0, ws[1] * attrs.Group, s => ConvGeometry.ForConv(attrs, s, ws), ws[0]);
+    }
+}
+
+/// <summary>
+/// ConvTranspose (opsets 1, 11, 22) for float. Per batch image and group, col (M/g·k × in) = W_gᵀ · X_g, then
+/// col2im scatters col into Y (the adjoint of Conv's im2col), after Y was set to the bias.
+/// Constant weights are packed once per group.
+/// </summary>
+[OnnxOperator("ConvTranspose", 1)]
+public sealed class ConvTransposeKernel : OpKernel
+{
+    private WindowAttributes _attrs = null!;
+    private SgemmPackedA[]? _packed;
+    private Tensor? _packedFrom;
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        _attrs = WindowAttributes.FromNode(Node);
+        if (ctx.Constant(1) is Tensor<float> w && w.Rank >= 3 && w.Rank - 2 <= Window3D.MaxRank && w.Shape[0] % _attrs.Group == 0)
+        {
+            int cg = w.Shape[0] / _attrs.Group, rows = w.Length / Math.Max(1, w.Shape[0]);
+            if (rows > 0 && cg > 0)
+            {
+                _packed = new SgemmPackedA[_attrs.Group];
+                for (int g = 0; g < _attrs.Group; g++)
+                    _packed[g] = Sgemm.PackA(true, rows, cg, w.Data.AsSpan(g * cg * rows, cg * rows), rows);
+                _packedFrom = w;
+            }
+        }
+    }
+
+    public override void Compute(KernelContext ctx)
+    {
+        var x = NnShapes.FloatInput(ctx, 0, "ConvTranspose");
+        var w = NnShapes.FloatInput(ctx, 1, "ConvTranspose");
+        var b = ctx.HasInput(2) ? NnShapes.FloatInput(ctx, 2, "ConvTranspose") : null;
+        var geo = ConvGeometry.ForConvTranspose(_attrs, x.Shape, w.Shape);
+        if (b is not null && b.Length != geo.OutputChannels)
+            throw new QuantSharpException($"bias has {b.Length} elements, expected {geo.OutputChannels}");
+        var y = ctx.Output<float>(0, geo.OutputShape());
+        if (y.Length == 0) return;
+        if (geo.SpatialRank > Window3D.MaxRank)
+        {
+            ConvReference.ConvTranspose(geo, x.Data, w.Data, b is null ? default : b.Data, y.Data);
+            return;
+        }
+        var win = new Window3D(geo, transposed: true);
+        int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup;
+        int rows = mg * win.KernelSize, inS = geo.InputSpatialSize, outS = geo.OutputSpatialSize;
+        var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
+        var col = ctx.RentScratch<float>(rows * inS);
+        try
+        {
+            for (int n = 0; n < geo.Batch; n++)
+            {
+                for (int g = 0; g < geo.Group; g++)
+                {
+                    int yOff = (n * geo.OutputChannels + g * mg) * outS;
+                    var ySpan = y.Data.AsSpan(yOff, mg * outS);
+                    if (b is not null) for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(b.Data[g * mg + m]);
+                    else ySpan.Clear();
+                    if (inS == 0 || cg == 0) continue;
+                    var xg = x.Data.AsSpan((n * geo.InputChannels + g * cg) * inS, cg * inS);
+                    if (packed is not null)
+                        Sgemm.Multiply(packed[g], false, inS, xg, inS, col.AsSpan(0, rows * inS), inS, threads: ctx.Threads);
+                    else
+                        Sgemm.Multiply(true, false, rows, inS, cg, w.Data.AsSpan(g * cg * rows, cg * rows), rows, xg, inS,
+                            col.AsSpan(0, rows * inS), inS, threads: ctx.Threads);
+                    var yArr = y.Data;
+                    ctx.ParallelFor(mg, 1, (s, e) => ConvKernels.Col2Im(win, col, yArr.AsSpan(yOff, mg * outS), s, e));
+                }
+            }
+        }
+        finally
+        {
+            ctx.ReturnScratch(col);
+        }
+    }
+
+    public override void InferTypes(TypeInferenceContext ctx)
+    {
+        var attrs = WindowAttributes.FromNode(ctx.Node);
+        var ws = NnShapes.KnownShape(ctx, 1);
+        if (ws is null || ws.Length < 3)
+        {
+            NnShapes.InferWindowUnknown(ctx, 0, Dimension.Unknown);
+            return;
+        }
+        NnShapes.InferWindow(ctx, 0, ws[0], s => ConvGeometry.ForConvTranspose(attrs, s, ws), (long)ws[1] * attrs.Group);
+    }
+}
