@@ -38,12 +38,11 @@ public static class ActivationMath
             var xs = x.Slice(start, n);
             var ys = y.Slice(start, n);
             var es = e[..n];
-            // es = exp(−min(|x|,4)²), needed by the |x| ≥ 1 branch.
-            for (int i = 0; i < n; i++)
-            {
-                float a = MathF.Min(MathF.Abs(xs[i]), 4f);
-                es[i] = -a * a;
-            }
+            // es = exp(−min(|x|,4)²), needed by the |x| ≥ 1 branch (NaN lanes are fixed up in ErfCombine).
+            TensorPrimitives.Abs(xs, es);
+            TensorPrimitives.Min(es, 4f, es);
+            TensorPrimitives.Multiply(es, es, es);
+            TensorPrimitives.Negate(es, es);
             TensorPrimitives.Exp(es, es);
             ErfCombine(xs, es, ys);
         }
