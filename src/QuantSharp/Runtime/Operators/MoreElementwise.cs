@@ -190,7 +190,8 @@ public sealed class IsNaNKernel : OpKernel
     {
         var x = ctx.Input(0);
         var y = ctx.Output<bool>(0, (int[])x.Shape.Clone()).Data;
-        for (int i = 0; i < y.Length; i++) y[i] = double.IsNaN(x.GetDouble(i));
+        var d = Conversions.Convert(x, DataType.Double).As<double>().Data;
+        for (int i = 0; i < y.Length; i++) y[i] = double.IsNaN(d[i]);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
@@ -208,9 +209,10 @@ public sealed class IsInfKernel : OpKernel
         bool pos = Node.GetInt("detect_positive", 1) != 0, neg = Node.GetInt("detect_negative", 1) != 0;
         var x = ctx.Input(0);
         var y = ctx.Output<bool>(0, (int[])x.Shape.Clone()).Data;
+        var d = Conversions.Convert(x, DataType.Double).As<double>().Data;
         for (int i = 0; i < y.Length; i++)
         {
-            double v = x.GetDouble(i);
+            double v = d[i];
             y[i] = (pos && double.IsPositiveInfinity(v)) || (neg && double.IsNegativeInfinity(v));
         }
     }
