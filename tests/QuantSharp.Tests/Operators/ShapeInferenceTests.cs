@@ -61,6 +61,10 @@ public class ShapeInferenceTests
         var sl = e.AddNode("Slice", [t, starts, ends, axes, steps], name: "sl").Outputs[0]!;
         var shape = e.AddNode("Shape", [x], name: "shape").Outputs[0]!;
         var unknown = e.AddNode("NoSuchOp", [x], name: "u").Outputs[0]!;
+        var rs = e.AddNode("Reshape", [t, e.AddInitializer("target", Longs(0, -1, 3))], name: "rs").Outputs[0]!;
+        var up = e.AddNode("Resize", [x, null, e.AddInitializer("scales", Of(new[] { 1f, 1f, 2f, 2f }, 4))], name: "up").Outputs[0]!;
+        e.AddOutput(rs);
+        e.AddOutput(up);
         e.AddOutput(f);
         e.AddOutput(sl);
         e.AddOutput(unknown);
@@ -73,6 +77,8 @@ public class ShapeInferenceTests
         Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 4, 8, 3]), sl.Type);
         Assert.Equal(TensorTypeInfo.FromShape(DataType.Int64, [4]), shape.Type);
         Assert.Null(unknown.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 64, 3]), rs.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 3, 16, 16]), up.Type);
     }
 
     [Fact]

@@ -79,7 +79,27 @@ internal static class ViewOps
         if (infer >= 0)
         {
             long? total = input is null ? null : Movement.KnownProduct(input);
-            r[infer] = total is long t && knownComplete && known > 0 ? new Dimension(t / known) : Dimension.Unknown;
+            if (total is long t && knownComplete && known > 0) r[infer] = new Dimension(t / known);
+            else if (input is not null && !allowZero)
+            {
+                // Dimensions copied by 0 at the same position cancel out, symbolic or not:
+                // -1 = product(other input dims) / product(other target dims).
+                long rest = 1, target = 1;
+                bool ok = true;
+                for (int i = 0; i < input.Length && ok; i++)
+                {
+                    if (i < shape.Length && shape[i] == 0) continue;
+                    if (input[i].Value is long v) rest *= v;
+                    else ok = false;
+                }
+                for (int i = 0; i < shape.Length && ok; i++)
+                {
+                    if (i == infer || (shape[i] == 0 && i < input.Length)) continue;
+                    target *= shape[i];
+                }
+                r[infer] = ok && target > 0 && rest % target == 0 ? new Dimension(rest / target) : Dimension.Unknown;
+            }
+            else r[infer] = Dimension.Unknown;
         }
         return r;
     }
