@@ -130,4 +130,34 @@ public class ShapeInferenceTests
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 8]), c.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 3]), g.Type);
     }
+
+    [Fact]
+    public void DynamicBatchShapeArithmeticKeepsSymbols()
+    {
+        var m = NewModel(out var e);
+        var n = new Dimension(null, "N");
+        var x = e.AddInput("x", new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]));
+        var shape = e.AddNode("Shape", [x], name: "shape").Outputs[0]!;
+        var batch = e.AddNode("Gather", [shape, e.AddInitializer("zero", Tensor<long>.Scalar(0))], name: "g0").Outputs[0]!;
+        var batch1 = e.AddNode("Unsqueeze", [batch, e.AddInitializer("ax", Longs(0))], name: "u").Outputs[0]!;
+        var target = e.AddNode("Concat", [batch1, e.AddInitializer("m1", Longs(-1))], name: "c", attributes: [A("axis", 0L)]).Outputs[0]!;
+        var flat = e.AddNode("Reshape", [x, target], name: "flat").Outputs[0]!;
+        // Slice of the shape: [N, 3] then [N, 3, 16] via Concat, and the known channel count folds to a constant.
+        var head = e.AddNode("Slice", [shape, e.AddInitializer("s0", Longs(0)), e.AddInitializer("s1", Longs(2))], name: "head").Outputs[0]!;
+        var target2 = e.AddNode("Concat", [head, e.AddInitializer("sixteen", Longs(16))], name: "c2", attributes: [A("axis", 0L)]).Outputs[0]!;
+        var r2 = e.AddNode("Reshape", [x, target2], name: "r2").Outputs[0]!;
+        var ch = e.AddNode("Gather", [shape, e.AddInitializer("one", Tensor<long>.Scalar(1))], name: "g1").Outputs[0]!;
+        var zeros = e.AddNode("ConstantOfShape", [shape], name: "zeros").Outputs[0]!;
+        var ex = e.AddNode("Expand", [e.AddInitializer("v", Of(new[] { 1f }, 1)), shape], name: "ex").Outputs[0]!;
+        foreach (var v in new[] { flat, r2, ch, zeros, ex }) e.AddOutput(v);
+
+        ShapeInference.Run(m);
+
+        Assert.Equal(new TensorTypeInfo(DataType.Int64, [1]), batch1.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 48]), flat.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 16]), r2.Type);
+        Assert.Equal(TensorTypeInfo.FromShape(DataType.Int64, []), ch.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), zeros.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), ex.Type);
+    }
 }
