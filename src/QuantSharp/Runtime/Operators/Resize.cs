@@ -19,13 +19,19 @@ internal sealed class AxisPlan
     {
         if (InLen != OutLen) return false;
         for (int j = 0; j < OutLen; j++)
+        {
+            // Taps clamped onto the same index add up, so sum the weight landing on j.
+            float onJ = 0;
             for (int t = 0; t < Taps; t++)
             {
                 float w = Weight[j * Taps + t];
                 int i = Index[j * Taps + t];
                 if (i < 0) return false;
-                if (i == j ? Math.Abs(w - 1f) > 1e-7f : w != 0f) return false;
+                if (i == j) onJ += w;
+                else if (w != 0f) return false;
             }
+            if (Math.Abs(onJ - 1f) > 1e-7f) return false;
+        }
         return true;
     }
 }
