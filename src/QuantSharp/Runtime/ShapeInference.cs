@@ -320,7 +320,7 @@ public static class ShapeInference
                                     && node.Input(0)?.Type is { Shape: { } input } t:
                 {
                     bool allowZero = node.GetInt("allowzero", 0) != 0;
-                    var dims = Reshape(input, target.Elements, allowZero);
+                    var dims = ViewOps.InferReshape(input, target.Elements, allowZero);
                     out0.Type = Merge(new TensorTypeInfo(t.ElementType, dims), out0.Type);
                     break;
                 }
@@ -343,40 +343,6 @@ public static class ShapeInference
                     break;
                 }
             }
-        }
-
-        /// <summary>
-        /// Reshape over symbolic dimensions: 0 copies the input dimension, -1 is the input's product over the
-        /// target's, with equal symbols cancelling.
-        /// </summary>
-        internal static Dimension[] Reshape(Dimension[] input, Dimension[] target, bool allowZero)
-        {
-            var r = new Dimension[target.Length];
-            int infer = -1;
-            for (int i = 0; i < target.Length; i++)
-            {
-                var t = target[i];
-                if (t.Value == -1) { infer = i; continue; }
-                r[i] = t.Value == 0 && !allowZero ? (i < input.Length ? input[i] : Dimension.Unknown) : t;
-            }
-            if (infer < 0) return r;
-            var symbols = new List<string>();
-            long num = 1, den = 1;
-            foreach (var d in input)
-            {
-                if (d.Value is long v) num *= v;
-                else if (d.Symbol is string s) symbols.Add(s);
-                else { r[infer] = Dimension.Unknown; return r; }
-            }
-            for (int i = 0; i < r.Length; i++)
-            {
-                if (i == infer) continue;
-                if (r[i].Value is long v) den *= v;
-                else if (r[i].Symbol is string s && symbols.Remove(s)) { }
-                else { r[infer] = Dimension.Unknown; return r; }
-            }
-            r[infer] = symbols.Count == 0 && den > 0 && num % den == 0 ? new Dimension(num / den) : Dimension.Unknown;
-            return r;
         }
     }
 }

@@ -1,4 +1,5 @@
 using QuantSharp.Graph;
+using QuantSharp.Onnx;
 using QuantSharp.Runtime;
 using QuantSharp.Tensors;
 using static QuantSharp.Tests.Operators.ShapeTestUtil;
@@ -120,7 +121,10 @@ public class ShapeInferenceTests
         var sq = e.AddNode("Unsqueeze", [x, e.AddInitializer("ax", Longs(0, -1))], name: "u").Outputs[0]!;
         var c = e.AddNode("Concat", [x, x], name: "c", attributes: [A("axis", 1L)]).Outputs[0]!;
         var g = e.AddNode("Gather", [x, e.AddInitializer("i", Of(new long[] { 0, 1, 2 }, 3))], name: "g", attributes: [A("axis", 1L)]).Outputs[0]!;
-        foreach (var v in new[] { y, sq, c, g }) e.AddOutput(v);
+        var flat = e.AddNode("Reshape", [x, e.AddInitializer("t0", Longs(0, -1, 2))], name: "flat").Outputs[0]!;
+        var batchX = e.AddInput("bx", new TensorTypeInfo(DataType.Float, [new Dimension(null, "B"), 16, 5, 5]));
+        var flat2 = e.AddNode("Reshape", [batchX, e.AddInitializer("t1", Longs(-1, 400))], name: "flat2").Outputs[0]!;
+        foreach (var v in new[] { y, sq, c, g, flat, flat2 }) e.AddOutput(v);
 
         ShapeInference.Run(m);
 
@@ -129,6 +133,8 @@ public class ShapeInferenceTests
         Assert.Equal(new TensorTypeInfo(DataType.Float, [1, Dimension.Unknown, 4, 1]), sq.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 8]), c.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 3]), g.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 2, 2]), flat.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [new Dimension(null, "B"), 400]), flat2.Type);
     }
 
     [Fact]
@@ -159,5 +165,25 @@ public class ShapeInferenceTests
         Assert.Equal(TensorTypeInfo.FromShape(DataType.Int64, []), ch.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), zeros.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), ex.Type);
+    }
+
+    [Theory]
+    [InlineData("mnist_cntk_opset7.onnx")]
+    [InlineData("iris_mlp_opset11.onnx")]
+    [InlineData("cifar10_winml_tutorial_cnn.onnx")]
+    [InlineData("squeezenet1.0_fp16_opset7.onnx")]
+    public void RealModelsGetEveryValueTypedAndTheDeclaredOutputs(string file)
+    {
+        var m = OnnxModelIO.Load(TestPaths.SharedFile("models", "onnx", file));
+        var declared = m.Graph.Outputs.Select(o => o.Type).ToArray();
+        foreach (var n in m.Graph.Nodes)
+            foreach (var o in n.Outputs)
+                if (o is not null) o.Type = null;
+
+        ShapeInference.Run(m);
+
+        var untyped = m.Graph.Nodes.Where(n => n.Outputs.Any(o => o is not null && o.Type?.Shape is null)).Select(n => n.Describe()).ToList();
+        Assert.True(untyped.Count == 0, "untyped: " + string.Join(", ", untyped));
+        for (int i = 0; i < declared.Length; i++) Assert.Equal(declared[i], m.Graph.Outputs[i].Type);
     }
 }
