@@ -89,6 +89,9 @@ public class NnConvTests
         "1,6,9,3|11,12|3,3|dilations=2,3;strides=2,1;pads=0,2,3,1",
         "1,1,1,1|2,2|3,3|pads=1,1,1,1",
         "1,2,2,1|1,1,1,1|1,1,1,1|",
+        // C·k ≥ 8192 makes the im2col slab 512 columns, so these run in several slabs that split output rows.
+        "1,1024,4,1|24,24|3,3|pads=1,1,1,1",
+        "2,1024,4,2|30,25|3,3|strides=1,1",
     };
 
     private static (int[] x, int[] w, int group, NodeAttribute[] attrs) Parse(string spec, bool transpose = false)

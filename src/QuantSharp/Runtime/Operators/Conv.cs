@@ -68,7 +68,11 @@ public sealed class ConvKernel : OpKernel
         int kg = cg * win.KernelSize, inS = win.InputSize, outS = win.OutputSize;
         bool direct = win.KernelSize == 1 && !geo.HasPadding && geo.Strides.All(s => s == 1);
         var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
-        float[]? col = direct ? null : ctx.RentScratch<float>(kg * outS);
+        // The column matrix is built for a slab of output positions at a time so that it (and its packed copy)
+        // stays within a few MB however large the image is.
+        int chunk = direct ? outS : Math.Clamp(ColumnBudget / Math.Max(1, kg) / 512 * 512, 512, Math.Max(512, outS));
+        chunk = Math.Min(chunk, outS);
+        float[]? col = direct ? null : ctx.RentScratch<float>(kg * chunk);
         try
         {
             for (int n = 0; n < geo.Batch; n++)
@@ -78,22 +82,28 @@ public sealed class ConvKernel : OpKernel
                     var ySpan = y.Data.AsSpan((n * geo.OutputChannels + g * mg) * outS, mg * outS);
                     if (b is not null)
                         for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(b.Data[g * mg + m]);
-                    var xg = x.Data.AsSpan((n * geo.InputChannels + g * cg) * inS, cg * inS);
-                    ReadOnlySpan<float> bMat;
-                    if (direct) bMat = xg;
-                    else
+                    int xOff = (n * geo.InputChannels + g * cg) * inS;
+                    var wg = w.Data.AsSpan(g * mg * kg, mg * kg);
+                    for (int c0 = 0; c0 < outS; c0 += chunk)
                     {
-                        var colArr = col!;
-                        var xArr = x.Data;
-                        int xOff = (n * geo.InputChannels + g * cg) * inS;
-                        ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (s, e) =>
-                            ConvKernels.Im2Col(win, xArr.AsSpan(xOff, cg * inS), colArr, s, e));
-                        bMat = colArr.AsSpan(0, kg * outS);
+                        int width = Math.Min(chunk, outS - c0);
+                        ReadOnlySpan<float> bMat;
+                        if (direct) bMat = x.Data.AsSpan(xOff, cg * inS);
+                        else
+                        {
+                            var colArr = col!;
+                            var xArr = x.Data;
+                            int start = c0, end = c0 + width;
+                            ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, width)), (s, e) =>
+                                ConvKernels.Im2Col(win, xArr.AsSpan(xOff, cg * inS), colArr, s, e, start, end));
+                            bMat = colArr.AsSpan(0, kg * width);
+                        }
+                        var yChunk = ySpan[c0..];
+                        if (packed is not null)
+                            Sgemm.Multiply(packed[g], false, width, bMat, width, yChunk, outS, 1f, b is not null, ctx.Threads);
+                        else
+                            Sgemm.Multiply(false, false, mg, width, kg, wg, kg, bMat, width, yChunk, outS, 1f, b is not null, ctx.Threads);
                     }
-                    if (packed is not null)
-                        Sgemm.Multiply(packed[g], false, outS, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
-                    else
-                        Sgemm.Multiply(false, false, mg, outS, kg, w.Data.AsSpan(g * mg * kg, mg * kg), kg, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
                 }
             }
         }
@@ -102,6 +112,9 @@ public sealed class ConvKernel : OpKernel
             if (col is not null) ctx.ReturnScratch(col);
         }
     }
+
+    /// <summary>Floats of im2col matrix per slab (16 MB): large enough to keep the GEMM efficient.</summary>
+    private const int ColumnBudget = 4 << 20;
 
     public override void InferTypes(TypeInferenceContext ctx)
     {

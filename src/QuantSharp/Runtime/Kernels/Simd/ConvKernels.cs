@@ -52,39 +52,42 @@ public readonly struct Window3D
 public static class ConvKernels
 {
     /// <summary>
-    /// Writes the column matrix of <paramref name="channels"/> input planes: row ((c·KD + kd)·KH + kh)·KW + kw,
-    /// column (od·OH + oh)·OW + ow holds X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside).
-    /// Rows [rowStart, rowEnd) only, so callers can split the work.
+    /// Writes the column matrix of the input planes in <paramref name="x"/> for output positions
+    /// [colStart, colEnd): row ((c·KD + kd)·KH + kh)·KW + kw, column (od·OH + oh)·OW + ow − colStart holds
+    /// X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside). Rows [rowStart, rowEnd) only,
+    /// so callers can split the work; the row stride of <paramref name="col"/> is colEnd − colStart.
     /// </summary>
-    public static void Im2Col(in Window3D w, ReadOnlySpan<float> x, Span<float> col, int rowStart, int rowEnd)
+    public static void Im2Col(in Window3D w, ReadOnlySpan<float> x, Span<float> col, int rowStart, int rowEnd, int colStart, int colEnd)
     {
-        int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
+        int ks = w.KernelSize, inSize = w.InputSize, width = colEnd - colStart;
         for (int row = rowStart; row < rowEnd; row++)
         {
             int c = row / ks, kr = row % ks;
             int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
             var plane = x.Slice(c * inSize, inSize);
-            var dst = col.Slice(row * outSize, outSize);
+            var dst = col.Slice(row * width, width);
             w.ValidColumns(kw, out int lo, out int hi);
             int colShift = kw * w.DW - w.PW;
-            for (int od = 0; od < w.OD; od++)
+            // Walk the output rows (od, oh) that overlap [colStart, colEnd).
+            for (int pos = colStart; pos < colEnd;)
             {
+                int line = pos / w.OW, ow0 = pos - line * w.OW;
+                int ow1 = Math.Min(w.OW, ow0 + (colEnd - pos));
+                int od = line / w.OH, oh = line % w.OH;
+                var drow = dst.Slice(pos - colStart, ow1 - ow0);
                 int id = od * w.SD - w.PD + kd * w.DD;
-                for (int oh = 0; oh < w.OH; oh++)
+                int ih = oh * w.SH - w.PH + kh * w.DH;
+                if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
+                else
                 {
-                    int ih = oh * w.SH - w.PH + kh * w.DH;
-                    var drow = dst.Slice((od * w.OH + oh) * w.OW, w.OW);
-                    if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH)
-                    {
-                        drow.Clear();
-                        continue;
-                    }
                     var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
-                    drow[..lo].Clear();
-                    drow[hi..].Clear();
-                    if (w.SW == 1) srow.Slice(lo + colShift, hi - lo).CopyTo(drow[lo..hi]);
-                    else for (int ow = lo; ow < hi; ow++) drow[ow] = srow[ow * w.SW + colShift];
+                    int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
+                    drow[..(a - ow0)].Clear();
+                    drow[(b - ow0)..].Clear();
+                    if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
+                    else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
                 }
+                pos += ow1 - ow0;
             }
         }
     }
