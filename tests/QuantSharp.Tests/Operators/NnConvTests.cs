@@ -186,6 +186,15 @@ public class NnConvTests
     }
 
     [Fact]
+    public void ConvTransposeShapeInference()
+    {
+        // out = 2·(5 − 1) + 1 + (3 − 1)·1 + 1 − 1 − 1 = 10; channels = W[1]·group = 3·2.
+        var m = Build("ConvTranspose", [R(new Tensor<float>([1, 4, 5, 5])), C(new Tensor<float>([4, 3, 3, 3]))],
+            [A("group", 2L), L("strides", 2, 2), L("pads", 1, 1, 1, 1), L("output_padding", 1, 1)], 1, 17);
+        Assert.Equal([1, 6, 10, 10], Infer(m)[0]!.ConcreteShape()!);
+    }
+
+    [Fact]
     public void BadShapesAreReportedWithTheNode()
     {
         var x = new Tensor<float>([1, 3, 5, 5]);

@@ -101,6 +101,18 @@ public class NnPoolNormTests
     }
 
     [Fact]
+    public void NormalizationShapeInference()
+    {
+        var m = Build("LayerNormalization", [R(new Tensor<float>([2, 5, 6])), C(new Tensor<float>([6]))], [A("axis", 1L)], 3, 17);
+        var t = Infer(m);
+        Assert.Equal([2, 5, 6], t[0]!.ConcreteShape()!);
+        Assert.Equal([2, 1, 1], t[1]!.ConcreteShape()!);
+        Assert.Equal([2, 1, 1], t[2]!.ConcreteShape()!);
+        var g = Build("GlobalAveragePool", [R(new Tensor<float>([2, 5, 6, 7]))], [], 1, 17);
+        Assert.Equal([2, 5, 1, 1], Infer(g)[0]!.ConcreteShape()!);
+    }
+
+    [Fact]
     public void BatchNormalizationInferenceAndTraining()
     {
         var rnd = new Random(3);
