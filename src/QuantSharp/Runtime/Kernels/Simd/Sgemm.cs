@@ -191,8 +191,11 @@ public static class Sgemm
     // and multi-MB buffers from a shared pool or the allocator cost page faults and LOH collections on every call.
     [ThreadStatic] private static float[]?[]? t_packs;
 
-    /// <summary>Largest packing buffer kept per thread (floats); bigger requests are allocated and dropped.</summary>
-    private const int MaxCachedPack = 16 << 20;
+    /// <summary>
+    /// Largest packing buffer kept per thread and slot (floats, 16 MB + slack: Conv's im2col slabs fit);
+    /// bigger requests are allocated and dropped so idle threads never pin more than this.
+    /// </summary>
+    private const int MaxCachedPack = (4 << 20) + (1 << 16);
 
     private static float[] RentPack(int length, int slot)
     {
