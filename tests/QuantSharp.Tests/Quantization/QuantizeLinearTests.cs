@@ -154,6 +154,16 @@ public class QuantizeLinearTests
     }
 
     [Fact]
+    public void PrecisionAttributeRoundsTheQuotient()
+    {
+        var r = new Random(6);
+        var x = RandomFloats(r, 64, -100f, 100f);
+        var y = Run1("QuantizeLinear", [F(x, 64), FScalar(0.37f), Ints(DataType.Int16, [0])], [A("precision", (long)DataType.Float16)], opset: 25);
+        var want = x.Select(v => (int)Math.Round((double)(Half)(v / 0.37f), MidpointRounding.ToEven));
+        Assert.Equal(want, IntsOf(y));
+    }
+
+    [Fact]
     public void QdqRoundTripErrorIsAtMostHalfAScale()
     {
         var r = new Random(4);
