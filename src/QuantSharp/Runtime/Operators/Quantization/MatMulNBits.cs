@@ -1,4 +1,4 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
 using QuantSharp.Tensors;
@@ -64,18 +64,13 @@ public sealed class MatMulNBitsKernel : OpKernel
         var sc = QuantOps.ToFloats(scales, "scales");
         if (sc.Length != _n * _kBlocks)
             throw new QuantSharpException($"scales has {sc.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
-        int[] blockOf;
+        int[]? blockOf = null;
         if (gIdx is not null)
         {
             blockOf = QuantOps.ToInts(gIdx, "g_idx");
             if (blockOf.Length != _k) throw new QuantSharpException($"g_idx has {blockOf.Length} elements, expected K = {_k}");
             foreach (int g in blockOf)
                 if (g < 0 || g >= _kBlocks) throw new QuantSharpException($"g_idx value {g} is outside [0, {_kBlocks})");
-        }
-        else
-        {
-            blockOf = new int[_k];
-            for (int k = 0; k < _k; k++) blockOf[k] = k / _blockSize;
         }
         // One float zero point per (n, block): unpacked from packed uint8 codes, taken as-is, or the default 2^(bits−1).
         var zp = new float[_n * _kBlocks];
@@ -98,7 +93,7 @@ public sealed class MatMulNBitsKernel : OpKernel
             Array.Copy(zf, zp, zp.Length);
         }
         else Array.Fill(zp, 1 << (_bits - 1));
-        return new NBitsWeights(bt.Data, sc, zp, blockOf, _k, _kBlocks, _blobSize, _bits);
+        return new NBitsWeights(bt.Data, sc, zp, blockOf, _k, _kBlocks, _blockSize, _blobSize, _bits);
     }
 
     public override void Compute(KernelContext ctx)
@@ -126,7 +121,7 @@ public sealed class MatMulNBitsKernel : OpKernel
                 w.DequantizeRow(j, row);
                 float b = bias is null ? 0f : bias[j];
                 for (int m = 0; m < rows; m++)
-                    yf[m * n + j] = TensorPrimitives.Dot(af.AsSpan(m * kk, kk), row) + b;
+                    yf[m * n + j] = Dot(af.AsSpan(m * kk, kk), row) + b;
             }
         });
         if (a.DataType == DataType.Float16)
@@ -134,6 +129,22 @@ public sealed class MatMulNBitsKernel : OpKernel
             var yh = ctx.Output<Half>(0, outShape).Data;
             for (int i = 0; i < yf.Length; i++) yh[i] = (Half)yf[i];
         }
+    }
+
+    /// <summary>Σ x·y in float32, Vector&lt;float&gt; lanes summed at the end (deterministic on a given machine).</summary>
+    private static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        int j = 0;
+        float sum = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var acc = Vector<float>.Zero;
+            for (; j <= x.Length - Vector<float>.Count; j += Vector<float>.Count)
+                acc += new Vector<float>(x.Slice(j)) * new Vector<float>(y.Slice(j));
+            sum = Vector.Sum(acc);
+        }
+        for (; j < x.Length; j++) sum += x[j] * y[j];
+        return sum;
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
@@ -146,8 +157,11 @@ public sealed class MatMulNBitsKernel : OpKernel
     }
 }
 
-/// <summary>Validated MatMulNBits weight inputs: packed codes, per-(row, block) scale and zero point, block of each k.</summary>
-internal sealed record NBitsWeights(byte[] Codes, float[] Scales, float[] ZeroPoints, int[] BlockOf, int K, int KBlocks, int BlobSize, int Bits)
+/// <summary>
+/// Validated MatMulNBits weight inputs: packed codes, per-(row, block) scale and zero point, and the block of each
+/// k (null when it is k / block_size).
+/// </summary>
+internal sealed record NBitsWeights(byte[] Codes, float[] Scales, float[] ZeroPoints, int[]? BlockOf, int K, int KBlocks, int BlockSize, int BlobSize, int Bits)
 {
     /// <summary>dst[k] = (code[n, k] − zero_point[n, block(k)]) · scale[n, block(k)].</summary>
     public void DequantizeRow(int n, Span<float> dst)
@@ -155,10 +169,27 @@ internal sealed record NBitsWeights(byte[] Codes, float[] Scales, float[] ZeroPo
         int rowBytes = KBlocks * BlobSize;
         var row = Codes.AsSpan(n * rowBytes, rowBytes);
         int p0 = n * KBlocks;
-        for (int k = 0; k < K; k++)
+        if (BlockOf is { } blockOf)
         {
-            int p = p0 + BlockOf[k];
-            dst[k] = (Int4.UnpackCode(row, k, Bits) - ZeroPoints[p]) * Scales[p];
+            for (int k = 0; k < K; k++)
+            {
+                int p = p0 + blockOf[k];
+                dst[k] = (Code(row, k) - ZeroPoints[p]) * Scales[p];
+            }
+            return;
+        }
+        for (int blk = 0; blk < KBlocks; blk++)
+        {
+            int k0 = blk * BlockSize, k1 = Math.Min(K, k0 + BlockSize);
+            float s = Scales[p0 + blk], z = ZeroPoints[p0 + blk];
+            for (int k = k0; k < k1; k++) dst[k] = (Code(row, k) - z) * s;
         }
     }
+
+    private int Code(ReadOnlySpan<byte> row, int k) => Bits switch
+    {
+        4 => (row[k >> 1] >> ((k & 1) << 2)) & 0xF,
+        8 => row[k],
+        _ => (row[k >> 2] >> ((k & 3) << 1)) & 0x3,
+    };
 }
