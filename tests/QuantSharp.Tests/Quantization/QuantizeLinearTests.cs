@@ -162,7 +162,9 @@ public class QuantizeLinearTests
         var r = new Random(6);
         var x = RandomFloats(r, 64, -100f, 100f);
         var y = Run1("QuantizeLinear", [F(x, 64), FScalar(0.37f), Ints(DataType.Int16, [0])], [A("precision", (long)DataType.Float16)], opset: 25);
-        var want = x.Select(v => (int)Math.Round((double)(Half)(v / 0.37f), MidpointRounding.ToEven));
+        // Division in float16: both operands are rounded to float16, then the quotient.
+        float s16 = (float)(Half)0.37f;
+        var want = x.Select(v => (int)Math.Round((double)(Half)((float)(Half)v / s16), MidpointRounding.ToEven));
         Assert.Equal(want, IntsOf(y));
     }
 
