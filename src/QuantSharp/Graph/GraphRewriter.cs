@@ -33,6 +33,16 @@ public sealed class GraphRewriter
         return v;
     }
 
+    /// <summary>Gives <paramref name="v"/> a new name made unique from <paramref name="newNameHint"/>; links are unchanged.</summary>
+    public string RenameValue(Value v, string newNameHint)
+    {
+        string n = UniqueName(newNameHint);
+        if (_g.ValuesByName.TryGetValue(v.Name, out var cur) && cur == v) _g.ValuesByName.Remove(v.Name);
+        v.Name = n;
+        _g.ValuesByName[n] = v;
+        return n;
+    }
+
     /// <summary>Adds a graph input (a value the caller feeds).</summary>
     public Value AddInput(string name, TensorTypeInfo type)
     {

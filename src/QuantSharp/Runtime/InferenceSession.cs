@@ -7,7 +7,7 @@ namespace QuantSharp.Runtime;
 /// Runs a model. Created once (kernels are chosen and initialised, weights packed), then <see cref="Run"/> is
 /// called per inference. Runs on one session are serialised; use one session per concurrent caller.
 /// </summary>
-public sealed class InferenceSession : IDisposable
+public sealed partial class InferenceSession : IDisposable
 {
     private readonly Model _model;
     private readonly SessionOptions _options;
@@ -26,6 +26,8 @@ public sealed class InferenceSession : IDisposable
     public InferenceSession(Model model, SessionOptions? options = null)
     {
         _options = options ?? new SessionOptions();
+        // Float16/bfloat16 models are computed in float. This edits the given model until a model copy is available.
+        if (Float16Lowering.IsNeeded(model)) Float16Lowering.Apply(model);
         _model = model;
         var g = model.Graph;
         _options.Registry.EnsureSupported(model);

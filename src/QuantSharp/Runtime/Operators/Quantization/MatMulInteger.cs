@@ -1,0 +1,163 @@
+using System.Numerics;
+using QuantSharp.Graph;
+using QuantSharp.Quantization.Math;
+using QuantSharp.Runtime.Kernels.Reference;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Operators.Quantization;
+
+/// <summary>
+/// MatMulInteger (opset 10): Y = (A − a_zero_point) · (B − b_zero_point) in int32, NumPy matmul broadcasting.
+/// A and B are uint8 or int8 (independently). a_zero_point is a scalar, an M-vector (per row) or [..., M, 1];
+/// b_zero_point is a scalar, an N-vector (per column) or [..., 1, N].
+/// </summary>
+[OnnxOperator("MatMulInteger", 10)]
+public sealed class MatMulIntegerKernel : OpKernel
+{
+    public override void Compute(KernelContext ctx)
+    {
+        var a = ctx.Input(0);
+        var b = ctx.Input(1);
+        var s = MatMulShape.Resolve(a.Shape, b.Shape);
+        var azp = IntMatMul.RowParams(ctx.OptionalInput(2), a.Shape, s, "a_zero_point", t => QuantOps.ToInts(t, "a_zero_point"), 0);
+        var bzp = IntMatMul.ColumnParams(ctx.OptionalInput(3), b.Shape, s, "b_zero_point", t => QuantOps.ToInts(t, "b_zero_point"), 0);
+        var y = ctx.Output<int>(0, s.OutputShape);
+        IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, y.Data);
+    }
+
+    public override void InferTypes(TypeInferenceContext ctx)
+    {
+        var dims = MatMulShape.InferDims(ctx.InputType(0), ctx.InputType(1));
+        ctx.SetOutputType(0, new TensorTypeInfo(DataType.Int32, dims));
+    }
+}
+
+/// <summary>The integer matmul core shared by MatMulInteger and QLinearMatMul.</summary>
+internal static class IntMatMul
+{
+    /// <summary>
+    /// Expands a per-tensor / per-row parameter of A to one value per (A batch, row): result length
+    /// aBatchCount · M. Accepted shapes: one element, [M], or anything broadcastable to A's shape with the last
+    /// dimension set to 1. Null gives <paramref name="fallback"/>.
+    /// </summary>
+    public static T[] RowParams<T>(Tensor? p, int[] aShape, MatMulShape s, string what, Func<Tensor, T[]> read, T fallback)
+    {
+        int count = ShapeUtil.Product(s.ABatchShape) * s.M;
+        if (p is null) return Filled(count, fallback);
+        var values = read(p);
+        if (p.Length == 1) return Filled(count, values[0]);
+        int[] target = [.. s.ABatchShape, s.M, 1];
+        int[] from = p.Rank == 1 && p.Shape[0] == s.M ? [s.M, 1] : p.Shape;
+        if (aShape.Length == 1) throw new QuantSharpException($"{what} of shape {ShapeUtil.Format(p.Shape)} must be a scalar for a 1-D input");
+        return QuantOps.BroadcastTo(values, from, target, what);
+    }
+
+    /// <summary>
+    /// Expands a per-tensor / per-column parameter of B to one value per (B batch, column): length bBatchCount · N.
+    /// Accepted shapes: one element, [N], or anything broadcastable to B's shape with the K dimension set to 1.
+    /// </summary>
+    public static T[] ColumnParams<T>(Tensor? p, int[] bShape, MatMulShape s, string what, Func<Tensor, T[]> read, T fallback)
+    {
+        int count = ShapeUtil.Product(s.BBatchShape) * s.N;
+        if (p is null) return Filled(count, fallback);
+        var values = read(p);
+        if (p.Length == 1) return Filled(count, values[0]);
+        if (bShape.Length == 1) throw new QuantSharpException($"{what} of shape {ShapeUtil.Format(p.Shape)} must be a scalar for a 1-D input");
+        int[] target = [.. s.BBatchShape, 1, s.N];
+        return QuantOps.BroadcastTo(values, p.Shape, target, what);
+    }
+
+    private static T[] Filled<T>(int count, T v)
+    {
+        var r = new T[count];
+        Array.Fill(r, v);
+        return r;
+    }
+
+    /// <summary>Y[batch, m, n] = Σ_k (A − azp[aBatch, m]) · (B − bzp[bBatch, n]), int32 wrapping.</summary>
+    public static void Accumulate(KernelContext ctx, Tensor a, Tensor b, int[] azp, int[] bzp, MatMulShape s, int[] y)
+    {
+        switch (a)
+        {
+            case Tensor<byte> ta: WithA(ctx, ta.Data, b, azp, bzp, s, y); break;
+            case Tensor<sbyte> ta: WithA(ctx, ta.Data, b, azp, bzp, s, y); break;
+            default: throw new QuantSharpException($"A must be uint8 or int8, got {DataTypes.Name(a.DataType)}");
+        }
+    }
+
+    private static void WithA<TA>(KernelContext ctx, TA[] a, Tensor b, int[] azp, int[] bzp, MatMulShape s, int[] y)
+        where TA : unmanaged, IBinaryInteger<TA>
+    {
+        int bBatches = ShapeUtil.Product(s.BBatchShape);
+        var wide = new int[bBatches][];
+        for (int bb = 0; bb < bBatches; bb++)
+        {
+            int off = bb * s.K * s.N;
+            var zp = bzp.AsSpan(bb * s.N, s.N);
+            wide[bb] = b switch
+            {
+                Tensor<byte> tb => IntGemmReference.WidenB(s.K, s.N, tb.Data.AsSpan(off), s.N, zp),
+                Tensor<sbyte> tb => IntGemmReference.WidenB(s.K, s.N, tb.Data.AsSpan(off), s.N, zp),
+                _ => throw new QuantSharpException($"B must be uint8 or int8, got {DataTypes.Name(b.DataType)}"),
+            };
+        }
+        int m = s.M, n = s.N, k = s.K;
+        ctx.ParallelFor(s.BatchCount * m, Math.Max(1, 65536 / Math.Max(1, n * k)), (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int batch = r / m, i = r % m;
+                int ab = s.ABatch[batch], bb = s.BBatch[batch];
+                IntGemmReference.GemmWidened(1, n, k, a.AsSpan((ab * m + i) * k, k), k, azp.AsSpan(ab * m + i, 1),
+                    wide[bb], y.AsSpan(r * n, n), n);
+            }
+        });
+    }
+
+    /// <summary>
+    /// y = saturate(round_half_even(acc · a_scale[row] · b_scale[col] / y_scale) + y_zero_point) for every output element;
+    /// y_scale / y_zero_point are scalars or broadcast to the output shape.
+    /// </summary>
+    public static void Requantize(KernelContext ctx, int[] acc, MatMulShape s, float[] aScale, float[] bScale,
+        Tensor yScale, Tensor yZero, Tensor y)
+    {
+        var (qmin, qmax) = QuantMath.Range(y.DataType);
+        var ys = QuantOps.ToFloats(yScale, "y_scale");
+        var yz = QuantOps.ToInts(yZero, "y_zero_point");
+        bool yScalar = yScale.Length == 1 && yZero.Length == 1;
+        if (!yScalar)
+        {
+            ys = QuantOps.BroadcastTo(ys, yScale.Shape, s.OutputShape, "y_scale");
+            yz = yZero.Length == 1 ? Enumerable.Repeat(yz[0], acc.Length).ToArray() : QuantOps.BroadcastTo(yz, yZero.Shape, s.OutputShape, "y_zero_point");
+        }
+        var codes = new int[acc.Length];
+        int m = s.M, n = s.N;
+        ctx.ParallelFor(s.BatchCount * m, Math.Max(1, 16384 / Math.Max(1, n)), (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int batch = r / m, i = r % m;
+                float sa = aScale[s.ABatch[batch] * m + i];
+                int bOff = s.BBatch[batch] * n;
+                for (int j = 0; j < n; j++)
+                {
+                    int o = r * n + j;
+                    float outScale = yScalar ? ys[0] : ys[o];
+                    int outZero = yScalar ? yz[0] : yz[o];
+                    codes[o] = RequantizeOne(acc[o], sa * bScale[bOff + j] / outScale, outZero, qmin, qmax);
+                }
+            }
+        });
+        QuantOps.StoreInts(y, codes);
+    }
+
+    /// <summary>
+    /// saturate(round_half_even(acc · multiplier) + zero_point) where multiplier = (in_scale · w_scale) / out_scale
+    /// is formed in float32 and the product acc · multiplier in double.
+    /// </summary>
+    public static int RequantizeOne(int acc, float multiplier, int zeroPoint, int qmin, int qmax)
+    {
+        double v = QuantMath.RoundHalfToEven(acc * (double)multiplier) + zeroPoint;
+        return QuantMath.Saturate(v, qmin, qmax);
+    }
+}
