@@ -51,6 +51,11 @@ public static class ConformanceRunner
         var nonTensor = model.Graph.RuntimeInputs.Concat(model.Graph.Outputs).Where(v => v.Type is null).Select(v => $"'{v.Name}'").ToList();
         if (nonTensor.Count > 0)
             return new CaseResult(c, op, CaseOutcome.Unsupported, $"non-tensor graph input/output {string.Join(", ", nonTensor)}", sw.Elapsed);
+        // Likewise element types that tensors cannot hold at all (float8, float4, int2, float8e8m0 …).
+        var badTypes = model.Graph.RuntimeInputs.Concat(model.Graph.Outputs)
+            .Where(v => v.Type is { } t && !Representable(t.ElementType)).Select(v => $"'{v.Name}' {v.Type}").ToList();
+        if (badTypes.Count > 0)
+            return new CaseResult(c, op, CaseOutcome.Unsupported, $"data type without a tensor representation: {string.Join(", ", badTypes)}", sw.Elapsed);
 
         // A dedicated background thread, so that the timeout holds even if the case never returns.
         string? failure = null;
@@ -73,7 +78,9 @@ public static class ConformanceRunner
         InferenceSession session;
         try
         {
-            session = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1 });
+            // The test data decide the shapes: some older tests declare input shapes their data do not have
+            // (CastLike's 'like'), and ONNX's own runner does not check declarations.
+            session = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1, ValidateInputs = false });
         }
         catch (Exception e)
         {
@@ -91,9 +98,11 @@ public static class ConformanceRunner
                 var inFiles = ds.Inputs;
                 var outFiles = ds.Outputs;
                 if (inFiles.Count > inputs.Count) return $"{dsName}: {inFiles.Count} input files but the model has {inputs.Count} inputs";
-                for (int i = 0; i < inFiles.Count; i++) feeds[inputs[i].Name] = TensorProtoIO.ReadFile(inFiles[i]).Tensor;
+                for (int i = 0; i < inFiles.Count; i++)
+                    feeds[inputs[i].Name] = BFloat16FromBits(TensorProtoIO.ReadFile(inFiles[i]).Tensor, inputs[i].Type);
                 if (outFiles.Count != outputs.Count) return $"{dsName}: {outFiles.Count} output files but the model has {outputs.Count} outputs";
-                foreach (var f in outFiles) expected.Add(TensorProtoIO.ReadFile(f).Tensor);
+                for (int i = 0; i < outFiles.Count; i++)
+                    expected.Add(BFloat16FromBits(TensorProtoIO.ReadFile(outFiles[i]).Tensor, outputs[i].Type));
             }
             catch (Exception e)
             {
@@ -116,6 +125,29 @@ public static class ConformanceRunner
             }
         }
         return null;
+    }
+
+    private static bool Representable(DataType t)
+    {
+        try
+        {
+            DataTypes.ClrType(t);
+            return true;
+        }
+        catch (QuantSharpException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// ONNX releases up to 1.12 stored bfloat16 test tensors as uint16 bit patterns (NumPy has no bfloat16); read
+    /// them as the bfloat16 values they encode when the model declares that value bfloat16.
+    /// </summary>
+    private static Tensor BFloat16FromBits(Tensor t, TensorTypeInfo? declared)
+    {
+        if (declared?.ElementType != DataType.BFloat16 || t is not Tensor<ushort> bits) return t;
+        return new Tensor<BFloat16>(bits.Data.Select(BFloat16.FromBits).ToArray(), (int[])t.Shape.Clone());
     }
 
     internal static string OneLine(string s) =>
