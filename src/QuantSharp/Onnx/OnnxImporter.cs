@@ -11,7 +11,11 @@ internal static class OnnxImporter
     /// <summary>Newest IR version whose fields this reader knows.</summary>
     public const long NewestIrVersion = 13;
 
-    public static Model Import(ModelProto original, string? baseDir)
+    /// <summary>
+    /// Builds the IR. When <paramref name="owned"/> is false the proto belongs to the caller and is deep-copied
+    /// first (tensor bytes are immutable ByteStrings and are shared, not copied); its pieces become the Extras.
+    /// </summary>
+    public static Model Import(ModelProto original, string? baseDir, bool owned)
     {
         if (!original.HasIrVersion || original.IrVersion <= 0)
             throw new ModelFormatException("missing or invalid ir_version");
@@ -22,9 +26,7 @@ internal static class OnnxImporter
         if (original.IrVersion >= 3 && original.OpsetImport.Count == 0)
             throw new ModelFormatException("the model imports no operator set (opset_import is empty)");
 
-        // One deep copy (tensor bytes are immutable ByteStrings and are shared, not copied); its pieces become
-        // the Extras, so the caller's proto is never modified.
-        var rest = original.Clone();
+        var rest = owned ? original : original.Clone();
         var gp = rest.Graph;
         rest.Graph = null;
 

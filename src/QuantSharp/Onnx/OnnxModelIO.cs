@@ -16,10 +16,12 @@ public static class OnnxModelIO
     public static Model Load(string path, OnnxLoadOptions? options = null)
     {
         var full = Path.GetFullPath(path);
-        byte[] bytes;
+        ModelProto proto;
         try
         {
-            bytes = File.ReadAllBytes(full);
+            // Parsed from the stream so that the file's bytes are not held in memory next to the parsed model.
+            using var fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            proto = Parse(() => ModelProto.Parser.ParseFrom(fs), path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -30,7 +32,7 @@ public static class OnnxModelIO
             throw new QuantSharpException($"{path}: cannot read model file: {e.Message}", e);
         }
         var baseDir = options?.ExternalDataDirectory is { } d ? Path.GetFullPath(d) : Path.GetDirectoryName(full);
-        var m = Load(bytes, baseDir, path);
+        var m = FromProto(proto, baseDir, path, owned: true);
         m.SourcePath = full;
         return m;
     }
@@ -39,18 +41,23 @@ public static class OnnxModelIO
     public static Model Load(byte[] bytes, string? baseDir) => Load(bytes, baseDir, "<in-memory model>");
 
     private static Model Load(byte[] bytes, string? baseDir, string label) =>
-        FromProto(Parse(bytes, label), baseDir, label);
+        FromProto(ParseProto(bytes, label), baseDir, label, owned: true);
 
     /// <summary>Parses model bytes without building the IR; corrupt bytes give a <see cref="ModelFormatException"/>.</summary>
-    public static ModelProto ParseProto(byte[] bytes, string label = "<in-memory model>") => Parse(bytes, label);
+    public static ModelProto ParseProto(byte[] bytes, string label = "<in-memory model>") =>
+        Parse(() => ModelProto.Parser.ParseFrom(bytes), label);
 
-    private static ModelProto Parse(byte[] bytes, string label)
+    private static ModelProto Parse(Func<ModelProto> parse, string label)
     {
         try
         {
-            return ModelProto.Parser.ParseFrom(bytes);
+            return parse();
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new ModelFormatException($"{label}: not a valid ONNX model: {e.Message}", e);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or IOException or UnauthorizedAccessException))
         {
             // Parsing untrusted bytes is pure: any failure means the bytes are not a model.
             throw new ModelFormatException($"{label}: not a valid ONNX model: {e.Message}", e);
@@ -58,13 +65,13 @@ public static class OnnxModelIO
     }
 
     /// <summary>Builds the IR from a parsed model (the proto is not modified).</summary>
-    public static Model FromProto(ModelProto proto, string? baseDir) => FromProto(proto, baseDir, "<model>");
+    public static Model FromProto(ModelProto proto, string? baseDir) => FromProto(proto, baseDir, "<model>", owned: false);
 
-    private static Model FromProto(ModelProto proto, string? baseDir, string label)
+    private static Model FromProto(ModelProto proto, string? baseDir, string label, bool owned)
     {
         try
         {
-            return OnnxImporter.Import(proto, baseDir);
+            return OnnxImporter.Import(proto, baseDir, owned);
         }
         catch (ModelFormatException e)
         {

@@ -16,12 +16,16 @@ public static class Float16Lowering
 
     private static bool IsHalf(TensorTypeInfo? t) => t is not null && IsHalf(t.ElementType);
 
-    /// <summary>Whether the model holds any float16/bfloat16 initializer, graph input or graph output.</summary>
+    /// <summary>
+    /// Whether the model is a float16/bfloat16 model: it stores half-precision weights, or it has half-precision
+    /// inputs and every graph output's type is declared (so the lowered graph can restore the declared output
+    /// types). Graphs that merely move half tensors (Reshape, Cast to float16) run on the half kernels as they are.
+    /// </summary>
     public static bool IsNeeded(Model model)
     {
         var g = model.Graph;
-        return g.Initializers.Any(v => IsHalf(v.Initializer!.DataType)) || g.Inputs.Any(v => IsHalf(v.Type))
-            || g.Outputs.Any(v => IsHalf(v.Type));
+        if (g.Initializers.Any(v => IsHalf(v.Initializer!.DataType))) return true;
+        return g.RuntimeInputs.Any(v => IsHalf(v.Type)) && g.Outputs.All(v => v.Type is not null);
     }
 
     /// <summary>Rewrites <paramref name="model"/> in place. Returns the number of changes made.</summary>

@@ -26,8 +26,13 @@ public sealed partial class InferenceSession : IDisposable
     public InferenceSession(Model model, SessionOptions? options = null)
     {
         _options = options ?? new SessionOptions();
-        // Float16/bfloat16 models are computed in float. This edits the given model until a model copy is available.
-        if (Float16Lowering.IsNeeded(model)) Float16Lowering.Apply(model);
+        // Float16/bfloat16 models are computed in float, on a copy so the caller's model is unchanged. (Values seen
+        // by a ValueObserver then belong to the copy; calibration runs FP32 models, which are never copied.)
+        if (Float16Lowering.IsNeeded(model))
+        {
+            model = model.Clone();
+            Float16Lowering.Apply(model);
+        }
         _model = model;
         var g = model.Graph;
         _options.Registry.EnsureSupported(model);

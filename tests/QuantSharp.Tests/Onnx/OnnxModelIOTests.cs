@@ -119,6 +119,22 @@ public class OnnxModelIOTests
     }
 
     [Fact]
+    public void FromProtoLeavesTheCallersProtoUntouched()
+    {
+        foreach (var f in Directory.GetFiles(TestPaths.SharedFile("models", "onnx"), "*.onnx"))
+        {
+            var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(f));
+            var mine = original.Clone();
+            var m = OnnxModelIO.FromProto(mine, Path.GetDirectoryName(f));
+            Assert.Equal(original, mine);
+            m.Graph.Edit().SetInitializer(m.Graph.Initializers[0], new Tensor<float>([1f], [1]));
+            m.ProducerName = "changed";
+            OnnxModelIO.ToProto(m);
+            Assert.Equal(original, mine);
+        }
+    }
+
+    [Fact]
     public void EditedModelsExportTheEditsAndKeepTheRest()
     {
         var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(MnistPath));
