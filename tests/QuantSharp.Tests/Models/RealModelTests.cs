@@ -60,6 +60,26 @@ public sealed class RealModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Inspect_DescribesRealModelsAsLoaded()
+    {
+        foreach (var name in new[] { "mnist_cntk_opset7.onnx", "squeezenet1.0_fp16_opset7.onnx", "iris_mlp_opset11.onnx" })
+        {
+            var r = CliRunner.Run("inspect", ModelFile(name), "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var doc = JsonDocument.Parse(r.Stdout);
+            var j = doc.RootElement;
+            var m = OnnxModelIO.Load(ModelFile(name));
+            Assert.Equal(m.IrVersion, j.GetProperty("ir_version").GetInt64());
+            Assert.Equal(m.Graph.Nodes.Count, j.GetProperty("nodes").GetInt32());
+            foreach (var g in m.Graph.Nodes.GroupBy(n => n.OpType))
+                Assert.Equal(g.Count(), j.GetProperty("ops").GetProperty(g.Key).GetInt32());
+            Assert.Equal(m.Graph.Initializers.Sum(v => (long)v.Initializer!.Length), j.GetProperty("parameters").GetInt64());
+            Assert.Equal(m.Graph.RuntimeInputs.Count(), j.GetProperty("inputs").GetArrayLength());
+            Assert.Empty(j.GetProperty("unsupported_ops").EnumerateArray());
+        }
+    }
+
+    [Fact]
     public void Mnist_FirstLogitsMatchReference()
     {
         var reference = Reference("mnist_cntk_opset7.onnx");
