@@ -44,7 +44,7 @@ public sealed class EvalCommand : Command
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
-        string modelPath = args.SinglePositional("a MODEL file");
+        string modelPath = args.SinglePositional("MODEL file");
         string spec = args.Value("--data") ?? throw new UsageException("'eval' needs --data SPEC (see 'quantsharp eval --help')");
         int limit = args.Int("--limit", int.MaxValue, 1, int.MaxValue);
         int batch = args.Int("--batch", 1, 1, 1 << 20);
