@@ -25,10 +25,13 @@ public sealed record CaseResult(ConformanceCase Case, string Op, CaseOutcome Out
 public static class ConformanceRunner
 {
     /// <summary>Guard against one pathological case hanging the run (it keeps its thread; the run moves on).</summary>
-    public static TimeSpan CaseTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan DefaultCaseTimeout = TimeSpan.FromSeconds(60);
 
-    public static CaseResult Run(ConformanceCase c, OpAttribution ops)
+    /// <summary>Runs one case with the kernels of <paramref name="registry"/> (default: <see cref="OperatorRegistry.Default"/>).</summary>
+    public static CaseResult Run(ConformanceCase c, OpAttribution ops, TimeSpan? timeout = null, OperatorRegistry? registry = null)
     {
+        var caseTimeout = timeout ?? DefaultCaseTimeout;
+        registry ??= OperatorRegistry.Default;
         var sw = System.Diagnostics.Stopwatch.StartNew();
         string op = ops.OpOf(c.Name, null);
         Model model;
@@ -42,7 +45,7 @@ public static class ConformanceRunner
         }
         op = ops.OpOf(c.Name, model);
         var missing = model.Graph.Nodes
-            .Where(n => !OperatorRegistry.Default.IsSupported(n.Domain, n.OpType, OperatorRegistry.OpsetFor(model, n)))
+            .Where(n => !registry.IsSupported(n.Domain, n.OpType, OperatorRegistry.OpsetFor(model, n)))
             .Select(n => $"{(n.Domain.Length == 0 ? "" : n.Domain + ":")}{n.OpType}-{OperatorRegistry.OpsetFor(model, n)}")
             .Distinct().ToList();
         if (missing.Count > 0) return new CaseResult(c, op, CaseOutcome.Unsupported, string.Join(", ", missing), sw.Elapsed);
@@ -61,17 +64,17 @@ public static class ConformanceRunner
         string? failure = null;
         var worker = new Thread(() =>
         {
-            try { failure = RunDataSets(c, model); }
+            try { failure = RunDataSets(c, model, registry); }
             catch (Exception e) { failure = $"{e.GetType().Name}: {OneLine(e.Message)}"; }
         }, 64 << 20) { IsBackground = true, Name = c.ToString() };
         worker.Start();
-        if (!worker.Join(CaseTimeout))
-            return new CaseResult(c, op, CaseOutcome.Fail, $"timed out after {CaseTimeout.TotalSeconds:0} s", sw.Elapsed);
+        if (!worker.Join(caseTimeout))
+            return new CaseResult(c, op, CaseOutcome.Fail, $"timed out after {caseTimeout.TotalSeconds:0.#} s", sw.Elapsed);
         return new CaseResult(c, op, failure is null ? CaseOutcome.Pass : CaseOutcome.Fail, failure ?? "", sw.Elapsed);
     }
 
     /// <summary>Null when every data set's outputs match, else the first failure.</summary>
-    private static string? RunDataSets(ConformanceCase c, Model model)
+    private static string? RunDataSets(ConformanceCase c, Model model, OperatorRegistry registry)
     {
         var dataSets = c.DataSets();
         if (dataSets.Count == 0) return "no test_data_set_* folder";
@@ -80,7 +83,7 @@ public static class ConformanceRunner
         {
             // The test data decide the shapes: some older tests declare input shapes their data do not have
             // (CastLike's 'like'), and ONNX's own runner does not check declarations.
-            session = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1, ValidateInputs = false });
+            session = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1, ValidateInputs = false, Registry = registry });
         }
         catch (Exception e)
         {
