@@ -1,4 +1,5 @@
 using QuantSharp.Quantization.Math;
+using System.Runtime.Intrinsics;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Tests.QuantizationMath;
@@ -136,6 +137,22 @@ public class QuantMathTests
                 QuantOps.Quantize(x, a, scale, zp, qmin, qmax);
                 QuantOps.QuantizeScalar(x, b, scale, zp, qmin, qmax);
                 Assert.Equal(b, a);
+                // Both vector widths explicitly, whichever the dispatcher picks on this machine.
+                foreach (var body in new Func<int[], int>[]
+                         {
+                             d => Vector512.IsHardwareAccelerated ? QuantOps.Quantize512(x, d, scale, zp, qmin, qmax) : 0,
+                             d => Vector256.IsHardwareAccelerated ? QuantOps.Quantize256(x, d, scale, zp, qmin, qmax) : 0,
+                         })
+                {
+                    var c = new int[n];
+                    int done = body(c);
+                    Assert.Equal(b.AsSpan(0, done).ToArray(), c.AsSpan(0, done).ToArray());
+                    var yd = new float[n];
+                    int dd = Vector256.IsHardwareAccelerated ? QuantOps.Dequantize256(b, yd, scale, zp) : 0;
+                    for (int i = 0; i < dd; i++) Assert.Equal(QuantOps.DequantizeValue(b[i], scale, zp), yd[i]);
+                    dd = Vector512.IsHardwareAccelerated ? QuantOps.Dequantize512(b, yd, scale, zp) : 0;
+                    for (int i = 0; i < dd; i++) Assert.Equal(QuantOps.DequantizeValue(b[i], scale, zp), yd[i]);
+                }
                 for (int i = 0; i < n; i++)
                     if (!float.IsNaN(x[i])) Assert.Equal(QuantMath.Quantize(x[i], scale, zp, qmin, qmax), a[i]);
                 var ya = new float[n];

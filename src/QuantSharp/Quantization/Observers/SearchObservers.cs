@@ -12,9 +12,9 @@ namespace QuantSharp.Quantization.Observers;
 /// <item>Q: bins [0, i) (without the outliers) merged into L groups of ⌊i / L⌋ bins (the last group also takes the
 ///   remainder), each group's total spread evenly over the group's bins that are non-zero in the histogram
 ///   (empty bins stay empty);</item>
-/// <item>P and Q are normalised to sum 1 and smoothed: every zero entry gets ε = 0.0001 and the non-zero entries
-///   give back ε · zeros / non-zeros each (a candidate where that would exhaust the mass is skipped);</item>
-/// <item>KL(P‖Q) = Σ p · ln(p / q).</item>
+/// <item>P and Q (as counts) are smoothed: every zero entry gets ε = 0.0001 and every non-zero entry gives back
+///   ε · zeros / non-zeros (a candidate where an entry would drop to ≤ 0 is skipped);</item>
+/// <item>both are normalised to sum 1 and KL(P‖Q) = Σ p · ln(p / q).</item>
 /// </list>
 /// The threshold is t = i* · w (the upper edge of the last kept bin) for the i* with the smallest KL (the
 /// smallest such i on ties). If L ≥ H there is nothing to choose and t = max |x|. The range is then
@@ -90,22 +90,19 @@ public sealed class EntropyObserver : HistogramObserver
 
     private static bool NormaliseAndSmooth(Span<double> d)
     {
-        double sum = 0;
         int zeros = 0;
         foreach (double v in d)
-        {
-            sum += v;
             if (v == 0) zeros++;
-        }
-        if (sum <= 0) return false;
         int nonZero = d.Length - zeros;
-        double give = zeros == 0 ? 0 : SmoothingEpsilon * zeros / nonZero;
+        if (nonZero == 0) return false;
+        double give = SmoothingEpsilon * zeros / nonZero, sum = 0;
         for (int j = 0; j < d.Length; j++)
         {
-            double v = d[j] / sum;
-            d[j] = v == 0 ? SmoothingEpsilon : v - give;
+            d[j] = d[j] == 0 ? SmoothingEpsilon : d[j] - give;
             if (d[j] <= 0) return false;
+            sum += d[j];
         }
+        for (int j = 0; j < d.Length; j++) d[j] /= sum;
         return true;
     }
 }
