@@ -16,6 +16,7 @@ namespace QuantSharp.Quantization.Observers;
 ///   ε · zeros / non-zeros (a candidate where an entry would drop to ≤ 0 is skipped);</item>
 /// <item>both are normalised to sum 1 and KL(P‖Q) = Σ p · ln(p / q).</item>
 /// </list>
+/// (For an asymmetric scheme and non-negative data L is the full qmax − qmin + 1, e.g. 256 for uint8 after a ReLU.)
 /// The threshold is t = i* · w (the upper edge of the last kept bin) for the i* with the smallest KL (the
 /// smallest such i on ties). If L ≥ H there is nothing to choose and t = max |x|. The range is then
 /// [max(min, −t), min(max, t)].
@@ -29,7 +30,11 @@ public sealed class EntropyObserver : HistogramObserver
     public override (double Min, double Max) ComputeRange(QuantScheme scheme)
     {
         if (Histogram.Count == 0) return (0, 0);
-        return SymmetricClip(FindThreshold(Levels(scheme)).Threshold);
+        // Non-negative data under an asymmetric scheme spends all codes on [0, t].
+        int levels = !scheme.Symmetric && scheme.Code == QuantCode.Uniform && Histogram.Min >= 0
+            ? scheme.QMax - scheme.QMin + 1
+            : Levels(scheme);
+        return SymmetricClip(FindThreshold(levels).Threshold);
     }
 
     /// <summary>Quantized levels on one side of zero: (qmax − qmin + 1) / 2, at least 1.</summary>
