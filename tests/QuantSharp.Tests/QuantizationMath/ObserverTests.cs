@@ -197,6 +197,16 @@ public class ObserverTests
         ol.Observe(l);
         var t = ol.FindThreshold(128).Threshold;
         Assert.True(t < l.Max(MathF.Abs) && t > 3, $"laplace threshold {t}");
+        // ReLU output under uint8: the range starts at 0 and all 256 codes are used for the search.
+        var relu = Sample(100_000, Gaussian, 10, 10, 50).Select(v => System.Math.Max(v, 0f)).ToArray();
+        var or = new EntropyObserver();
+        or.Observe(relu);
+        var (lo, hi) = or.ComputeRange(QuantScheme.UInt8Asymmetric);
+        Assert.Equal(0, lo);
+        Assert.Equal(or.FindThreshold(256).Threshold, hi);
+        Assert.InRange(hi, 2.5, 25);
+        var p = or.ComputeParams(QuantScheme.UInt8Asymmetric);
+        Assert.Equal(0, p.ZeroPoint[0]);
     }
 
     /// <summary>The test's own brute-force expected MSE of a symmetric clip at t over the signed histogram.</summary>
