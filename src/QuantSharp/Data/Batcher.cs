@@ -37,7 +37,7 @@ public static class Batcher
                 if (inputs.Count != perInput.Length)
                     throw new QuantSharpException($"{dataset.Name}: sample {start + i} has {inputs.Count} inputs, expected {perInput.Length}");
                 for (int k = 0; k < perInput.Length; k++) perInput[k].Add(inputs[k]);
-                labels[i] = multi.Get(start + i).Label;
+                labels[i] = multi.GetLabel(start + i);
             }
             var stacked = new Tensor[perInput.Length];
             for (int k = 0; k < perInput.Length; k++)

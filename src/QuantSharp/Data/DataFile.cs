@@ -20,7 +20,7 @@ public static class DataFile
         {
             using var input = new MemoryStream(raw, writable: false);
             using var gz = new GZipStream(input, CompressionMode.Decompress);
-            using var output = new MemoryStream(raw.Length * 4);
+            using var output = new MemoryStream((int)Math.Min(raw.Length * 4L, 1 << 28));
             gz.CopyTo(output);
             return output.ToArray();
         }

@@ -34,8 +34,11 @@ public static class DatasetSpec
 {
     public static IReadOnlyList<string> Schemes { get; } = ["fashion-mnist", "mnist", "idx", "npz", "pb", "cifar10", "images"];
 
-    public static readonly string[] NpzInputKeys = ["x", "images", "inputs", "data"];
-    public static readonly string[] NpzLabelKeys = ["y", "labels", "targets"];
+    /// <summary>Array names an npz spec takes the inputs from, in order of preference.</summary>
+    public static IReadOnlyList<string> NpzInputKeys { get; } = ["x", "images", "inputs", "data"];
+
+    /// <summary>Array names an npz spec takes the labels from, in order of preference.</summary>
+    public static IReadOnlyList<string> NpzLabelKeys { get; } = ["y", "labels", "targets"];
 
     public static IDataset Open(string spec, DatasetSpecOptions? options = null)
     {
@@ -52,6 +55,7 @@ public static class DatasetSpec
             "mnist" => OpenMnist(arg, Resolve, spec),
             "idx" => OpenIdx(arg, Resolve, spec),
             "npz" => OpenNpz(arg, Resolve, spec),
+            "pb" => OpenPb(Resolve(Required(arg, spec)), spec),
             "cifar10" => OpenCifar10(arg, Resolve, spec),
             "images" => new ImageFolderDataset(Resolve(Required(arg, spec))),
             _ => throw new QuantSharpException($"dataset spec '{spec}': unknown scheme '{scheme}' (known: {string.Join(", ", Schemes)})"),
@@ -179,6 +183,12 @@ public static class DatasetSpec
         }
         if (x.Rank == 0) throw new QuantSharpException($"{file}:{inputKey}: a scalar has no sample dimension");
         return new ArrayDataset(spec, x, y, SampleKind.Tensor);
+    }
+
+    private static IDataset OpenPb(string dir, string spec)
+    {
+        if (!Directory.Exists(dir)) throw new QuantSharpException($"dataset spec '{spec}': directory {dir} not found");
+        return new TensorProtoDataset(dir);
     }
 
     private static IDataset OpenCifar10(string arg, Func<string, string> resolve, string spec)

@@ -37,6 +37,9 @@ public interface IMultiInputDataset : IDataset
 
     /// <summary>All inputs of sample <paramref name="index"/>, in <see cref="InputNames"/> order.</summary>
     IReadOnlyList<Tensor> GetInputs(int index);
+
+    /// <summary>The label of sample <paramref name="index"/>, without reading its inputs.</summary>
+    int? GetLabel(int index);
 }
 
 /// <summary>

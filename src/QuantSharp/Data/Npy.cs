@@ -41,7 +41,14 @@ public static class Npy
     }
 
     /// <summary>Reads one array from the current position of <paramref name="stream"/> (which need not be seekable).</summary>
-    public static Tensor Read(Stream stream, string name)
+    public static Tensor Read(Stream stream, string name) =>
+        Read(stream, name, stream.CanSeek ? stream.Length - stream.Position : null);
+
+    /// <summary>
+    /// Reads one array; <paramref name="available"/> is the number of bytes the array may span when known, so that a
+    /// header claiming more data than the file holds is rejected before anything is allocated.
+    /// </summary>
+    internal static Tensor Read(Stream stream, string name, long? available)
     {
         Span<byte> pre = stackalloc byte[10];
         ReadExact(stream, pre[..8], name, "header");
@@ -71,6 +78,13 @@ public static class Npy
         var (descr, fortran, shape) = ParseHeader(header, name);
         var (dtype, bigEndian) = ParseDescr(descr, name);
         bool swap = bigEndian == BitConverter.IsLittleEndian && DataTypes.BitsPerElement(dtype) > 8;
+        long prefixLength = (major == 1 ? 10 : 12) + headerLength;
+        long elements = 1;
+        foreach (int d in shape) elements = Math.Min(elements * d, (long)Array.MaxLength + 1);
+        if (elements > Array.MaxLength) throw new QuantSharpException($"{name}: .npy shape {ShapeUtil.Format(shape)} has more than {Array.MaxLength} elements");
+        long dataBytes = elements * (DataTypes.BitsPerElement(dtype) / 8);
+        if (available is { } avail && avail - prefixLength < dataBytes)
+            throw new QuantSharpException($"{name}: .npy file is truncated in its data ({avail - prefixLength} bytes for {ShapeUtil.Format(shape)} of '{descr}', which needs {dataBytes})");
         return dtype switch
         {
             DataType.Float => ReadData<float>(stream, shape, fortran, swap, name),

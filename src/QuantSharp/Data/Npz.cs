@@ -114,7 +114,7 @@ public sealed class NpzArchive : IDisposable
         try
         {
             using var s = entry.Open();
-            return Npy.Read(s, $"{Path}:{name}");
+            return Npy.Read(s, $"{Path}:{name}", entry.Length);
         }
         catch (InvalidDataException e)
         {

@@ -210,6 +210,9 @@ public class NpyTests
         Assert.Contains("structured", ReadError(NpyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8)));
         Assert.Contains("shape", ReadError(NpyBytes("{'descr': '<f4', 'fortran_order': False}", 8)));
         Assert.Contains("version 4.0", ReadError(NpyBytes("{}", 0, 4)));
+        // A header claiming far more data than the stream holds fails before allocating it.
+        Assert.Contains("needs 4000000000", ReadError(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }", 8)));
+        Assert.Contains("more than", ReadError(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }", 8)));
         Assert.Contains("bad.npy", ReadError(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", 8)));
         // Version 2.0 with a uint32 header length and double quotes.
         Assert.Equal(DataType.Int16, Npy.Read(new MemoryStream(NpyBytes("{\"descr\": \"<i2\", \"fortran_order\": False, \"shape\": (3,)}", 6, 2)), "v2").DataType);
@@ -230,6 +233,18 @@ public class NpyTests
             using var archive = NpzArchive.Open(ok);
             Assert.Contains("no array 'b'", Assert.Throws<QuantSharpException>(() => archive.Read("b")).Message);
             Assert.Contains("not found", Assert.Throws<QuantSharpException>(() => Npz.Read(Path.Combine(dir, "none.npz"))).Message);
+
+            // Truncated archive, and damaged deflate data inside an entry.
+            string big = Path.Combine(dir, "big.npz");
+            Npz.Write(big, [("a", Make(DataType.Int32, [50, 40]))], compress: true);
+            var bytes = File.ReadAllBytes(big);
+            string cut = Path.Combine(dir, "cut.npz");
+            File.WriteAllBytes(cut, bytes[..(bytes.Length / 2)]);
+            Assert.Contains(cut, Assert.ThrowsAny<QuantSharpException>(() => Npz.Read(cut)).Message);
+            string damaged = Path.Combine(dir, "damaged.npz");
+            for (int i = 60; i < 120; i++) bytes[i] ^= 0x5A;
+            File.WriteAllBytes(damaged, bytes);
+            Assert.Contains(damaged, Assert.ThrowsAny<QuantSharpException>(() => Npz.Read(damaged)).Message);
         }
         finally
         {
