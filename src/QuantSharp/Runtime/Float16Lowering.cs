@@ -47,7 +47,8 @@ public static class Float16Lowering
             changes++;
         }
 
-        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype …).
+        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype,
+        //    DequantizeLinear's output_dtype …).
         foreach (var n in g.Nodes)
         {
             foreach (var a in n.Attributes.Values.ToArray())
@@ -57,7 +58,7 @@ public static class Float16Lowering
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, Conversions.Convert(t, DataType.Float));
                     changes++;
                 }
-                else if (a.Kind == AttributeKind.Int && (a.Name == "dtype" || (a.Name == "to" && n.OpType == "Cast"))
+                else if (a.Kind == AttributeKind.Int && (a.Name is "dtype" or "output_dtype" || (a.Name == "to" && n.OpType == "Cast"))
                     && IsHalf((DataType)a.Int))
                 {
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, (long)DataType.Float);
