@@ -34,7 +34,9 @@ public static class Float16Lowering
         var g = model.Graph;
         var e = g.Edit();
         int changes = 0;
-        var outputTypes = g.Outputs.Select(v => v.Type).ToArray();
+        // Outputs keep their declared dtype; an undeclared output produced by a Cast keeps the Cast's target.
+        var outputTypes = g.Outputs.Select(v => v.Type ?? (v.Producer is { OpType: "Cast" } c && c.Attribute("to") is not null
+            ? new TensorTypeInfo(Conversions.TargetType(c), null) : null)).ToArray();
         var graphInputs = new HashSet<Value>(g.RuntimeInputs);
 
         // 0. QuantizeLinear divides in the precision of its scale's type (ONNX); a float16/bfloat16 scale is about

@@ -157,6 +157,21 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_ProgressBarGoesToATerminalStderrOnly()
+    {
+        var model = CliRunner.IdentityModel(_dir, "id.onnx", DataType.Float, null, 4);
+        var data = "npz:" + WriteDataset();
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assert.Equal(0, QuantSharp.Cli.Program.Run(["eval", model, "--data", data, "--json"], o, e, stderrIsTerminal: true));
+        Assert.Contains("\r[", e.ToString());
+        using (JsonDocument.Parse(o.ToString())) { }
+        Assert.DoesNotContain("\r", o.ToString());
+        var redirected = CliRunner.Run("eval", model, "--data", data, "--json");
+        Assert.DoesNotContain("\r", redirected.Stderr);
+    }
+
+    [Fact]
     public void Eval_FixedBatchOfOne_RunsBatchOneAndSaysSo()
     {
         var model = CliRunner.IdentityModel(_dir, "id1.onnx", DataType.Float, 1, 4);
