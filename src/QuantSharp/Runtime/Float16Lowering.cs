@@ -34,7 +34,9 @@ public static class Float16Lowering
         var g = model.Graph;
         var e = g.Edit();
         int changes = 0;
-        var outputTypes = g.Outputs.Select(v => v.Type).ToArray();
+        // Outputs keep their declared dtype; an undeclared output produced by a Cast keeps the Cast's target.
+        var outputTypes = g.Outputs.Select(v => v.Type ?? (v.Producer is { OpType: "Cast" } c && c.Attribute("to") is not null
+            ? new TensorTypeInfo(Conversions.TargetType(c), null) : null)).ToArray();
         var graphInputs = new HashSet<Value>(g.RuntimeInputs);
 
         // 1. Constant data.
@@ -45,7 +47,8 @@ public static class Float16Lowering
             changes++;
         }
 
-        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype …).
+        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype,
+        //    DequantizeLinear's output_dtype …).
         foreach (var n in g.Nodes)
         {
             foreach (var a in n.Attributes.Values.ToArray())
@@ -55,7 +58,7 @@ public static class Float16Lowering
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, Conversions.Convert(t, DataType.Float));
                     changes++;
                 }
-                else if (a.Kind == AttributeKind.Int && (a.Name == "dtype" || (a.Name == "to" && n.OpType == "Cast"))
+                else if (a.Kind == AttributeKind.Int && (a.Name is "dtype" or "output_dtype" || (a.Name == "to" && n.OpType == "Cast"))
                     && IsHalf((DataType)a.Int))
                 {
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, (long)DataType.Float);

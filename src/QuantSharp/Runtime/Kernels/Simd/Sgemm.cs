@@ -100,8 +100,8 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int mr = MR, nr = NR;
-        var pa = ArrayPool<float>.Shared.Rent(PackedASize(m, k, mr));
-        var pb = ArrayPool<float>.Shared.Rent(PackedBSize(k, n, nr));
+        var pa = RentPack(PackedASize(m, k, mr), 0);
+        var pb = RentPack(PackedBSize(k, n, nr), 1);
         try
         {
             unsafe
@@ -115,8 +115,8 @@ public static class Sgemm
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(pa);
-            ArrayPool<float>.Shared.Return(pb);
+            ReturnPack(pa, 0);
+            ReturnPack(pb, 1);
         }
     }
 
@@ -146,7 +146,7 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int nr = NR;
-        var pb = ArrayPool<float>.Shared.Rent(PackedBSize(k, n, nr));
+        var pb = RentPack(PackedBSize(k, n, nr), 1);
         try
         {
             unsafe
@@ -158,7 +158,7 @@ public static class Sgemm
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(pb); }
+        finally { ReturnPack(pb, 1); }
     }
 
     /// <summary>C = alpha · op(A) · B (+ C) with B pre-packed (MatMul/Gemm with constant B).</summary>
@@ -172,7 +172,7 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int mr = MR;
-        var pa = ArrayPool<float>.Shared.Rent(PackedASize(m, k, mr));
+        var pa = RentPack(PackedASize(m, k, mr), 0);
         try
         {
             unsafe
@@ -184,7 +184,37 @@ public static class Sgemm
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(pa); }
+        finally { ReturnPack(pa, 0); }
+    }
+
+    // Packing buffers are kept per thread (one for A, one for B) and only grow: inference repeats the same shapes,
+    // and multi-MB buffers from a shared pool or the allocator cost page faults and LOH collections on every call.
+    [ThreadStatic] private static float[]?[]? t_packs;
+
+    /// <summary>
+    /// Largest packing buffer kept per thread and slot (floats, 16 MB + slack: Conv's im2col slabs fit);
+    /// bigger requests are allocated and dropped so idle threads never pin more than this.
+    /// </summary>
+    private const int MaxCachedPack = (4 << 20) + (1 << 16);
+
+    private static float[] RentPack(int length, int slot)
+    {
+        var packs = t_packs ??= new float[]?[2];
+        var a = packs[slot];
+        if (a is not null && a.Length >= length)
+        {
+            packs[slot] = null;
+            return a;
+        }
+        return length <= 1024 ? ArrayPool<float>.Shared.Rent(length) : GC.AllocateUninitializedArray<float>(length);
+    }
+
+    private static void ReturnPack(float[] a, int slot)
+    {
+        if (a.Length <= 1024) { ArrayPool<float>.Shared.Return(a); return; }
+        if (a.Length > MaxCachedPack) return;
+        var packs = t_packs ??= new float[]?[2];
+        if (packs[slot] is null || packs[slot]!.Length < a.Length) packs[slot] = a;
     }
 
     private static void CheckPacked(SgemmPackedA? a, SgemmPackedB? b)

@@ -70,7 +70,8 @@ public sealed class QLinearConvKernel : OpKernel
             if (bt.Length != m) throw new QuantSharpException($"B has {bt.Length} elements, expected {m} (output channels)");
             bias = bt.As<int>().Data;
         }
-        var acc = new int[ShapeUtil.Product(g.OutputShape())];
+        var acc = ctx.RentScratch<int>(ShapeUtil.Product(g.OutputShape()));
+        var codes = ctx.RentScratch<int>(acc.Length);
         IntConv.Accumulate(ctx, g, x, xZero, w, wZero, bias, acc);
 
         var mult = new float[m];
@@ -78,7 +79,6 @@ public sealed class QLinearConvKernel : OpKernel
         var (qmin, qmax) = QuantMath.Range(yZeroT.DataType);
         var y = ctx.Output(0, yZeroT.DataType, g.OutputShape());
         int outS = g.OutputSpatialSize;
-        var codes = new int[acc.Length];
         ctx.ParallelFor(g.Batch * m, Math.Max(1, 16384 / Math.Max(1, outS)), (p0, p1) =>
         {
             for (int p = p0; p < p1; p++)
@@ -89,6 +89,8 @@ public sealed class QLinearConvKernel : OpKernel
             }
         });
         QuantOps.StoreInts(y, codes);
+        ctx.ReturnScratch(acc);
+        ctx.ReturnScratch(codes);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
@@ -145,29 +147,36 @@ internal static class IntConv
         int cg = g.InputChannelsPerGroup, mg = g.OutputChannelsPerGroup;
         int ks = g.KernelSize, kg = cg * ks, inS = g.InputSpatialSize, outS = g.OutputSpatialSize;
         if (y.Length == 0) return;
-        var col = new int[(long)kg * outS];
-        for (int n = 0; n < g.Batch; n++)
+        var col = ctx.RentScratch<int>(checked(kg * outS));
+        try
         {
-            for (int grp = 0; grp < g.Group; grp++)
+            for (int n = 0; n < g.Batch; n++)
             {
-                int xOff = (n * g.InputChannels + grp * cg) * inS;
-                ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (r0, r1) =>
-                    Im2Col(g, x.AsSpan(xOff, cg * inS), xZero, col, r0, r1));
-                int yOff = (n * g.OutputChannels + grp * mg) * outS;
-                ctx.ParallelFor(mg, Math.Max(1, 65536 / Math.Max(1, kg * outS)), (m0, m1) =>
+                for (int grp = 0; grp < g.Group; grp++)
                 {
-                    int rows = m1 - m0, m = grp * mg + m0;
-                    var ySpan = y.AsSpan(yOff + m0 * outS, rows * outS);
-                    IntGemmReference.GemmWidened(rows, outS, kg, w.AsSpan(m * kg, rows * kg), kg,
-                        wZero.AsSpan(m, rows), col, ySpan, outS);
-                    if (bias is not null)
-                        for (int r = 0; r < rows; r++)
-                        {
-                            int b = bias[m + r];
-                            foreach (ref int v in ySpan.Slice(r * outS, outS)) v += b;
-                        }
-                });
+                    int xOff = (n * g.InputChannels + grp * cg) * inS;
+                    ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (r0, r1) =>
+                        Im2Col(g, x.AsSpan(xOff, cg * inS), xZero, col, r0, r1));
+                    int yOff = (n * g.OutputChannels + grp * mg) * outS;
+                    ctx.ParallelFor(mg, Math.Max(1, 65536 / Math.Max(1, kg * outS)), (m0, m1) =>
+                    {
+                        int rows = m1 - m0, m = grp * mg + m0;
+                        var ySpan = y.AsSpan(yOff + m0 * outS, rows * outS);
+                        IntGemmReference.GemmWidened(rows, outS, kg, w.AsSpan(m * kg, rows * kg), kg,
+                            wZero.AsSpan(m, rows), col, ySpan, outS);
+                        if (bias is not null)
+                            for (int r = 0; r < rows; r++)
+                            {
+                                int b = bias[m + r];
+                                foreach (ref int v in ySpan.Slice(r * outS, outS)) v += b;
+                            }
+                    });
+                }
             }
+        }
+        finally
+        {
+            ctx.ReturnScratch(col);
         }
     }
 

@@ -130,7 +130,7 @@ internal static class IntMatMul
             ys = QuantOps.BroadcastTo(ys, yScale.Shape, s.OutputShape, "y_scale");
             yz = yZero.Length == 1 ? Enumerable.Repeat(yz[0], acc.Length).ToArray() : QuantOps.BroadcastTo(yz, yZero.Shape, s.OutputShape, "y_zero_point");
         }
-        var codes = new int[acc.Length];
+        var codes = ctx.RentScratch<int>(acc.Length);
         int m = s.M, n = s.N;
         ctx.ParallelFor(s.BatchCount * m, Math.Max(1, 16384 / Math.Max(1, n)), (r0, r1) =>
         {
@@ -149,6 +149,7 @@ internal static class IntMatMul
             }
         });
         QuantOps.StoreInts(y, codes);
+        ctx.ReturnScratch(codes);
     }
 
     /// <summary>

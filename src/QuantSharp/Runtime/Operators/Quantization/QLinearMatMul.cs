@@ -26,10 +26,11 @@ public sealed class QLinearMatMulKernel : OpKernel
         var bzp = IntMatMul.ColumnParams(ctx.Input(5), b.Shape, s, "b_zero_point", t => QuantOps.ToInts(t, "b_zero_point"), 0);
         var asc = IntMatMul.RowParams(ctx.Input(1), a.Shape, s, "a_scale", t => QuantOps.ToFloats(t, "a_scale"), 1f);
         var bsc = IntMatMul.ColumnParams(ctx.Input(4), b.Shape, s, "b_scale", t => QuantOps.ToFloats(t, "b_scale"), 1f);
-        var acc = new int[ShapeUtil.Product(s.OutputShape)];
+        var acc = ctx.RentScratch<int>(ShapeUtil.Product(s.OutputShape));
         IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, acc);
         var y = ctx.Output(0, yZero.DataType, s.OutputShape);
         IntMatMul.Requantize(ctx, acc, s, asc, bsc, ctx.Input(6), yZero, y);
+        ctx.ReturnScratch(acc);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)

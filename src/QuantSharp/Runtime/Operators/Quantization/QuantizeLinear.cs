@@ -13,7 +13,8 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 /// <item>Output type: y_zero_point's type, else the <c>output_dtype</c> attribute, else uint8. Integer outputs only
 /// (int8, uint8, int16, uint16, int4, uint4); float8/float4 outputs are refused.</item>
 /// <item>x: float, float16, bfloat16 or int32. The division is carried out in the precision of y_scale's type
-/// (or of the <c>precision</c> attribute when set) and the quotient rounded to that type before rounding to an integer.</item>
+/// (or of the <c>precision</c> attribute when set): x and y_scale are rounded to that type, and so is the quotient,
+/// before rounding to an integer.</item>
 /// </list>
 /// </summary>
 [OnnxOperator("QuantizeLinear", 10)]
@@ -65,6 +66,7 @@ public sealed class QuantizeLinearKernel : OpKernel
         var scales = QuantOps.ToDoubles(scale, "y_scale");
         var zps = zp is null ? new int[scales.Length] : QuantOps.ToInts(zp, "y_zero_point");
         var precision = _precision ?? scale.DataType;
+        for (int i = 0; i < scales.Length; i++) scales[i] = QuantMath.RoundToPrecision(scales[i], precision);
         var (qmin, qmax) = QuantMath.Range(outType);
         var y = ctx.Output(0, outType, (int[])x.Shape.Clone());
         switch (x)
@@ -122,12 +124,13 @@ public sealed class QuantizeLinearKernel : OpKernel
     }
 
     /// <summary>
-    /// saturate(round_half_even(x / s rounded to <paramref name="precision"/>) + zp). A NaN quotient has no code;
+    /// saturate(round_half_even(x ⊘ s) + zp) where ⊘ is division in <paramref name="precision"/>: x is rounded to
+    /// that type, divided by s (already in that type) and the quotient rounded to it. A NaN quotient has no code;
     /// it maps to the zero point (the code of 0.0).
     /// </summary>
     internal static int QuantizeOne(double x, double s, int zp, DataType precision, int qmin, int qmax)
     {
-        double q = QuantMath.RoundToPrecision(x / s, precision);
+        double q = QuantMath.RoundToPrecision(QuantMath.RoundToPrecision(x, precision) / s, precision);
         if (double.IsNaN(q)) return QuantMath.Saturate((long)zp, qmin, qmax);
         return QuantMath.Saturate(QuantMath.RoundHalfToEven(q) + zp, qmin, qmax);
     }
