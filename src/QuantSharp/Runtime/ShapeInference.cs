@@ -9,8 +9,10 @@ namespace QuantSharp.Runtime;
 /// kernel (from the registry) sets its outputs' <see cref="Value.Type"/> through <see cref="OpKernel.InferTypes"/>.
 /// Shape computations are constant-folded on the side: a node whose inputs are all known and small is run with
 /// its own kernel, and its outputs become constant inputs of later nodes (so Reshape after
-/// Shape→Gather→Concat gets a concrete shape). Shape/Size of a value with a known shape are constants. The graph
-/// itself is not changed; only value types are. Unknown ops and kernel failures leave their outputs as they were.
+/// Shape→Gather→Concat gets a concrete shape). Shape/Size of a value with a known shape are constants; with symbolic
+/// dimensions the shape value is tracked element by element (<see cref="Symbolic"/>), so a dynamic batch survives
+/// Shape→Gather→Concat→Reshape. The graph itself is not changed; only value types are. Unknown ops and kernel
+/// failures leave their outputs as they were.
 /// </summary>
 public static class ShapeInference
 {
@@ -29,6 +31,7 @@ public static class ShapeInference
         "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "EyeLike",
     };
 
+    /// <summary>Infers the types of every node output of the main graph (see the class summary); never throws for model content.</summary>
     public static void Run(Model model, OperatorRegistry? registry = null)
     {
         registry ??= OperatorRegistry.Default;
@@ -261,7 +264,7 @@ public static class ShapeInference
                     result = new ShapeValue(parts.ToArray(), false);
                     break;
                 }
-                case "Slice" when In(0) is { IsScalar: false } data && node.Owner is not null:
+                case "Slice" when In(0) is { IsScalar: false } data:
                     result = SliceOf(node, kernel, data, constant);
                     break;
             }

@@ -50,4 +50,17 @@ public class MoreElementwiseTests
         Assert.Equal([false, false, true, true], Run1("IsInf", 10, [F([1f, float.NaN, float.PositiveInfinity, float.NegativeInfinity], 4)]).As<bool>().Data);
         Assert.Equal([false, false, false, true], Run1("IsInf", 10, [F([1f, float.NaN, float.PositiveInfinity, float.NegativeInfinity], 4)], [NodeAttribute.Of("detect_positive", 0L)]).As<bool>().Data);
     }
+
+    [Fact]
+    public void CastToFourBitTypesWraps()
+    {
+        var x = F([-9f, -8f, -1f, 0f, 7f, 8f, 15f, 16f], 8);
+        var i4 = Run1("Cast", 21, [x], [NodeAttribute.Of("to", (long)DataType.Int4)]);
+        Assert.Equal(DataType.Int4, i4.DataType);
+        Assert.Equal([(sbyte)7, (sbyte)-8, (sbyte)-1, (sbyte)0, (sbyte)7, (sbyte)-8, (sbyte)-1, (sbyte)0], i4.As<sbyte>().Data);
+        var u4 = Run1("Cast", 21, [x], [NodeAttribute.Of("to", (long)DataType.UInt4)]);
+        Assert.Equal([(byte)7, (byte)8, (byte)15, (byte)0, (byte)7, (byte)8, (byte)15, (byte)0], u4.As<byte>().Data);
+        var back = Run1("Cast", 21, [i4], [NodeAttribute.Of("to", (long)DataType.Float)]);
+        Assert.Equal([7f, -8f, -1f, 0f, 7f, -8f, -1f, 0f], back.As<float>().Data);
+    }
 }

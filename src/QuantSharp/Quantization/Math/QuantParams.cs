@@ -137,4 +137,8 @@ public sealed record QuantParams(QuantScheme Scheme, float[] Scale, int[] ZeroPo
 
     /// <summary>The scales as a float tensor of <see cref="ParamShape"/> (an ONNX y_scale / x_scale initializer).</summary>
     public Tensor<float> ScaleTensor() => new((float[])Scale.Clone(), (int[])ParamShape.Clone());
+
+    /// <summary>The zero points as a tensor of the scheme's storage type and <see cref="ParamShape"/> (an ONNX y_zero_point).</summary>
+    public Tensor ZeroPointTensor() =>
+        QuantOps.ToStorage(new Tensor<int>((int[])ZeroPoint.Clone(), (int[])ParamShape.Clone()), Scheme);
 }
