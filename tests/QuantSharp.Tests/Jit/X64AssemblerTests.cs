@@ -189,6 +189,37 @@ public class X64AssemblerTests
         Assert.Throws<QuantSharpException>(() => asm.ToArray());
     }
 
+    /// <summary>
+    /// The generated GEMM kernels decode completely (no "(bad)"), end in ret, and contain the tile and vector
+    /// operations of their inner loops; the AMX kernel is checked this way on machines without AMX too.
+    /// </summary>
+    [Fact]
+    public void GeneratedKernelsDisassembleCleanly()
+    {
+        if (!ObjdumpAvailable()) return;
+        foreach (bool unsignedA in new[] { false, true })
+        {
+            var text = Disassemble(Int8GemmKernels.EmitAmx(unsignedA));
+            Assert.DoesNotContain(text, l => l.Contains("(bad)"));
+            Assert.Equal("ret", text[^1]);
+            Assert.Equal(4, text.Count(l => l.StartsWith(unsignedA ? "tdpbusd " : "tdpbssd ")));
+            Assert.Equal(["tdpbssd tmm0,tmm4,tmm6", "tdpbssd tmm2,tmm5,tmm6", "tdpbssd tmm1,tmm4,tmm7", "tdpbssd tmm3,tmm5,tmm7"],
+                text.Where(l => l.StartsWith("tdpb")).Select(l => "tdpbssd" + l[7..]));
+            Assert.Equal(4, text.Count(l => l.StartsWith("tileloadd ")));
+            Assert.Equal(4, text.Count(l => l.StartsWith("tilestored ")));
+            Assert.Contains("ldtilecfg [rax]", text);
+            Assert.Contains("tilerelease", text);
+        }
+        for (int rows = 1; rows <= Int8GemmKernels.VnniMaxRows; rows++)
+        {
+            var text = Disassemble(Int8GemmKernels.EmitVnni(rows));
+            Assert.DoesNotContain(text, l => l.Contains("(bad)"));
+            Assert.Equal("ret", text[^1]);
+            Assert.Equal(4 * rows, text.Count(l => l.StartsWith("vpdpbusd ")));
+            Assert.Equal(rows, text.Count(l => l.StartsWith("vpbroadcastd ")));
+        }
+    }
+
     private static string Normalize(string s)
     {
         s = s.Trim();
