@@ -75,9 +75,17 @@ public sealed unsafe class JitInt8Gemm : IDisposable
 {
     private readonly ExecutableMemory?[] _kernels;
     private readonly AlignedBuffer? _tileConfig;
+    private readonly KernelInvoker? _invoker;
     private bool _disposed;
 
+    /// <summary>Runs kernel number <paramref name="kernel"/> (AMX: 0 s8·s8, 1 u8·s8; VNNI: its row count) on the
+    /// argument block at <paramref name="args"/> in place of the hardware (tests on machines without AMX).</summary>
+    internal delegate void KernelInvoker(int kernel, byte[] code, nint args);
+
     public JitBackend Backend { get; }
+
+    /// <summary>Test hook: kernels run by <paramref name="invoker"/> instead of the CPU, for any backend.</summary>
+    internal JitInt8Gemm(JitBackend backend, KernelInvoker invoker) : this(backend) => _invoker = invoker;
 
     private JitInt8Gemm(JitBackend backend)
     {
@@ -262,7 +270,7 @@ public sealed unsafe class JitInt8Gemm : IDisposable
         long bPanelBytes = (long)kSteps * 2048;
         ForThreads(threads, b.NBlocks, (p0, p1) =>
         {
-            CpuFeatures.EnsureAmxPermission();
+            if (_invoker is null) CpuFeatures.EnsureAmxPermission();
             var fn = (delegate* unmanaged<GemmKernelArgs*, void>)kernel;
             for (int q = 0; q < mBlocks; q += chunkBlocks)
             {
@@ -277,7 +285,8 @@ public sealed unsafe class JitInt8Gemm : IDisposable
                     Ldc = (long)ldc * 4,
                     Aux = cfg,
                 };
-                fn(&args);
+                if (_invoker is null) fn(&args);
+                else _invoker(unsignedA ? 1 : 0, Int8GemmKernels.EmitAmx(unsignedA), (nint)(&args));
             }
         });
     }
