@@ -37,13 +37,13 @@ namespace QuantSharp.Tests.Kernels
         [Fact]
         public void EachDisabledInstructionSetSelectsTheNextKernelAndStillMatches()
         {
-            // Cumulative knobs, strongest ISA first. .NET 10 groups AVX-512 under EnableAVX512 (older name EnableAVX512F).
+            // Cumulative knobs, strongest ISA first. .NET 10 groups AVX-512 F/BW/CD/DQ/VL under EnableAVX512 (EnableAVX512F is no longer read).
             var steps = new List<Dictionary<string, string>>
             {
                 new(),
                 new() { ["DOTNET_EnableAVXVNNI"] = "0" },
-                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512F"] = "0", ["DOTNET_EnableAVX512"] = "0" },
-                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512F"] = "0", ["DOTNET_EnableAVX512"] = "0", ["DOTNET_EnableAVX2"] = "0" },
+                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0" },
+                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0", ["DOTNET_EnableAVX2"] = "0" },
                 new() { ["DOTNET_EnableHWIntrinsic"] = "0" },
             };
             var seen = new List<string>();
