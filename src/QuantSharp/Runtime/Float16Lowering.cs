@@ -39,6 +39,19 @@ public static class Float16Lowering
             ? new TensorTypeInfo(Conversions.TargetType(c), null) : null)).ToArray();
         var graphInputs = new HashSet<Value>(g.RuntimeInputs);
 
+        // 0. QuantizeLinear divides in the precision of its scale's type (ONNX); a float16/bfloat16 scale is about
+        //    to become float, so that precision is kept as the node's precision attribute.
+        foreach (var n in g.Nodes)
+        {
+            if (n.OpType != "QuantizeLinear" || n.Domain.Length != 0 || n.Attribute("precision") is not null) continue;
+            var scaleType = n.Input(1) is { } sv ? sv.Initializer?.DataType ?? sv.Type?.ElementType : null;
+            if (scaleType is { } st && IsHalf(st))
+            {
+                n.Attributes["precision"] = NodeAttribute.Of("precision", (long)st);
+                changes++;
+            }
+        }
+
         // 1. Constant data.
         foreach (var v in g.Initializers.ToArray())
         {

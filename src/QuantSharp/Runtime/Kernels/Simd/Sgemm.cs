@@ -406,6 +406,18 @@ public static class Sgemm
         });
     }
 
+    // FMA when the hardware has it (AVX-512 always does; AVX2 machines and Arm64 practically always): without it
+    // FusedMultiplyAdd is emulated element by element, so those machines multiply and add separately instead.
+    private static bool HasFma128 => System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Madd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        System.Runtime.Intrinsics.X86.Fma.IsSupported ? Vector256.FusedMultiplyAdd(a, b, c) : a * b + c;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Madd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+        HasFma128 ? Vector128.FusedMultiplyAdd(a, b, c) : a * b + c;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Tile(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
@@ -508,23 +520,23 @@ public static class Sgemm
             var b0 = Vector256.Load(b + 0);
             var b1 = Vector256.Load(b + 8);
             var a0 = Vector256.Create(a[0]);
-            c00 = Vector256.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            c00 = Madd(a0, b0, c00);
+            c01 = Madd(a0, b1, c01);
             var a1 = Vector256.Create(a[1]);
-            c10 = Vector256.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            c10 = Madd(a1, b0, c10);
+            c11 = Madd(a1, b1, c11);
             var a2 = Vector256.Create(a[2]);
-            c20 = Vector256.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            c20 = Madd(a2, b0, c20);
+            c21 = Madd(a2, b1, c21);
             var a3 = Vector256.Create(a[3]);
-            c30 = Vector256.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            c30 = Madd(a3, b0, c30);
+            c31 = Madd(a3, b1, c31);
             var a4 = Vector256.Create(a[4]);
-            c40 = Vector256.FusedMultiplyAdd(a4, b0, c40);
-            c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            c40 = Madd(a4, b0, c40);
+            c41 = Madd(a4, b1, c41);
             var a5 = Vector256.Create(a[5]);
-            c50 = Vector256.FusedMultiplyAdd(a5, b0, c50);
-            c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            c50 = Madd(a5, b0, c50);
+            c51 = Madd(a5, b1, c51);
             a += 6;
             b += 16;
         }
@@ -568,17 +580,17 @@ public static class Sgemm
             var b0 = Vector128.Load(b + 0);
             var b1 = Vector128.Load(b + 4);
             var a0 = Vector128.Create(a[0]);
-            c00 = Vector128.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector128.FusedMultiplyAdd(a0, b1, c01);
+            c00 = Madd(a0, b0, c00);
+            c01 = Madd(a0, b1, c01);
             var a1 = Vector128.Create(a[1]);
-            c10 = Vector128.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector128.FusedMultiplyAdd(a1, b1, c11);
+            c10 = Madd(a1, b0, c10);
+            c11 = Madd(a1, b1, c11);
             var a2 = Vector128.Create(a[2]);
-            c20 = Vector128.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector128.FusedMultiplyAdd(a2, b1, c21);
+            c20 = Madd(a2, b0, c20);
+            c21 = Madd(a2, b1, c21);
             var a3 = Vector128.Create(a[3]);
-            c30 = Vector128.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector128.FusedMultiplyAdd(a3, b1, c31);
+            c30 = Madd(a3, b0, c30);
+            c31 = Madd(a3, b1, c31);
             a += 4;
             b += 8;
         }

@@ -61,13 +61,13 @@ public sealed class MatMulNBitsKernel : OpKernel
         long wantB = (long)_n * _kBlocks * _blobSize;
         if (bt.Length != wantB)
             throw new QuantSharpException($"B has {bt.Length} bytes, expected N·k_blocks·blob_size = {_n}·{_kBlocks}·{_blobSize} = {wantB}");
-        var sc = QuantOps.ToFloats(scales, "scales");
+        var sc = QuantTensorOps.ToFloats(scales, "scales");
         if (sc.Length != _n * _kBlocks)
             throw new QuantSharpException($"scales has {sc.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
         int[]? blockOf = null;
         if (gIdx is not null)
         {
-            blockOf = QuantOps.ToInts(gIdx, "g_idx");
+            blockOf = QuantTensorOps.ToInts(gIdx, "g_idx");
             if (blockOf.Length != _k) throw new QuantSharpException($"g_idx has {blockOf.Length} elements, expected K = {_k}");
             foreach (int g in blockOf)
                 if (g < 0 || g >= _kBlocks) throw new QuantSharpException($"g_idx value {g} is outside [0, {_kBlocks})");
@@ -87,7 +87,7 @@ public sealed class MatMulNBitsKernel : OpKernel
         }
         else if (zeroPoints is not null)
         {
-            var zf = QuantOps.ToFloats(zeroPoints, "zero_points");
+            var zf = QuantTensorOps.ToFloats(zeroPoints, "zero_points");
             if (zf.Length != _n * _kBlocks)
                 throw new QuantSharpException($"zero_points has {zf.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
             Array.Copy(zf, zp, zp.Length);
@@ -104,9 +104,9 @@ public sealed class MatMulNBitsKernel : OpKernel
         if (a.Rank < 1 || a.Shape[^1] != _k)
             throw new QuantSharpException($"A {ShapeUtil.Format(a.Shape)} must have last dimension K = {_k}");
         var w = _constWeights ?? Prepare(ctx.Input(1), ctx.Input(2), ctx.OptionalInput(3), ctx.OptionalInput(4));
-        float[]? bias = ctx.OptionalInput(5) is { } bt ? QuantOps.ToFloats(bt, "bias") : null;
+        float[]? bias = ctx.OptionalInput(5) is { } bt ? QuantTensorOps.ToFloats(bt, "bias") : null;
         if (bias is not null && bias.Length != _n) throw new QuantSharpException($"bias has {bias.Length} elements, expected N = {_n}");
-        var af = QuantOps.ToFloats(a, "A");
+        var af = QuantTensorOps.ToFloats(a, "A");
         int rows = a.Length / _k;
         int[] outShape = [.. a.Shape[..^1], _n];
         var yf = a.DataType == DataType.Float ? ctx.Output<float>(0, outShape).Data : new float[rows * _n];

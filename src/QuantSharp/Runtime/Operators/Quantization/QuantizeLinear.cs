@@ -31,7 +31,7 @@ public sealed class QuantizeLinearKernel : OpKernel
         _axis = n.GetInt("axis", 1);
         _blockSize = n.GetInt("block_size", 0);
         if (_blockSize < 0) throw new QuantSharpException($"block_size {_blockSize} must not be negative");
-        _outputDtype = QuantOps.QuantizedDtypeAttribute(n);
+        _outputDtype = QuantTensorOps.QuantizedDtypeAttribute(n);
         if (_outputDtype is { } od && !QuantMath.IsQuantizedInteger(od))
             throw new QuantSharpException($"output_dtype {DataTypes.Name(od)} is not an integer quantization type");
         long p = n.GetInt("precision", 0);
@@ -44,7 +44,7 @@ public sealed class QuantizeLinearKernel : OpKernel
         }
         if (n.Input(2)?.Type is { ElementType: var zt } && zt != DataType.Undefined)
         {
-            QuantOps.RefuseFloat8(zt, "y_zero_point");
+            QuantTensorOps.RefuseFloat8(zt, "y_zero_point");
             if (_outputDtype is { } o && o != zt)
                 throw new QuantSharpException($"output_dtype {DataTypes.Name(o)} differs from y_zero_point's type {DataTypes.Name(zt)}");
         }
@@ -63,8 +63,8 @@ public sealed class QuantizeLinearKernel : OpKernel
         var layout = QuantParamLayout.Resolve(x.Shape, scale.Shape, _axis, _blockSize, "y_scale");
         if (zp is not null && !ShapeUtil.SameShape(zp.Shape, scale.Shape) && !(zp.Length == 1 && scale.Length == 1))
             throw new QuantSharpException($"y_zero_point shape {ShapeUtil.Format(zp.Shape)} differs from y_scale shape {ShapeUtil.Format(scale.Shape)}");
-        var scales = QuantOps.ToDoubles(scale, "y_scale");
-        var zps = zp is null ? new int[scales.Length] : QuantOps.ToInts(zp, "y_zero_point");
+        var scales = QuantTensorOps.ToDoubles(scale, "y_scale");
+        var zps = zp is null ? new int[scales.Length] : QuantTensorOps.ToInts(zp, "y_zero_point");
         var precision = _precision ?? scale.DataType;
         for (int i = 0; i < scales.Length; i++) scales[i] = QuantMath.RoundToPrecision(scales[i], precision);
         var (qmin, qmax) = QuantMath.Range(outType);
@@ -74,7 +74,7 @@ public sealed class QuantizeLinearKernel : OpKernel
             case Tensor<float> xf: Dispatch(ctx, xf.Data, scales, zps, layout, precision, qmin, qmax, y); break;
             case Tensor<Half> xh: Dispatch(ctx, xh.Data, scales, zps, layout, precision, qmin, qmax, y); break;
             case Tensor<int> xi: Dispatch(ctx, xi.Data, scales, zps, layout, precision, qmin, qmax, y); break;
-            case Tensor<BFloat16>: Dispatch(ctx, QuantOps.ToFloats(x, "x"), scales, zps, layout, precision, qmin, qmax, y); break;
+            case Tensor<BFloat16>: Dispatch(ctx, QuantTensorOps.ToFloats(x, "x"), scales, zps, layout, precision, qmin, qmax, y); break;
             default: throw new QuantSharpException($"x must be float, float16, bfloat16 or int32, got {DataTypes.Name(x.DataType)}");
         }
     }
@@ -138,7 +138,7 @@ public sealed class QuantizeLinearKernel : OpKernel
     public override void InferTypes(TypeInferenceContext ctx)
     {
         var x = ctx.InputType(0);
-        var zt = QuantOps.InputDtype(ctx, 2);
+        var zt = QuantTensorOps.InputDtype(ctx, 2);
         var outType = zt != DataType.Undefined ? zt
             : ctx.Node.GetInt("output_dtype", 0) is var od and not 0 ? (DataType)od : DataType.UInt8;
         ctx.SetOutputType(0, new TensorTypeInfo(outType, x?.Shape));
