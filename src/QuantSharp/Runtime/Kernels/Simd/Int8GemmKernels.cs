@@ -381,3 +381,81 @@ public sealed unsafe class Vector128Int8Kernel : IInt8GemmKernel
         if (cols > 3) dst[3] = Vector128.Sum(s3);
     }
 }
+
+/// <summary>
+/// Arm64 dot-product (SDOT, <c>Dp</c>) micro-kernel: 4 rows × 16 columns, 16 accumulators. SDOT is signed × signed,
+/// so A' (u8) is fed as A' − 128 (byte xor 0x80) and 128·ΣB[n] is added back:
+/// Σ A'·B = Σ (A' − 128)·B + 128·ΣB. Zero padding of K pairs −128 with B = 0 and adds nothing; everything wraps in
+/// int32, so the result equals the scalar kernel exactly.
+/// </summary>
+public sealed unsafe class ArmDotProductInt8Kernel : IInt8GemmKernel
+{
+    public string Name => "ArmDp";
+    public bool IsSupported => System.Runtime.Intrinsics.Arm.Dp.IsSupported;
+
+    public void Multiply(byte* a, int lda, int rows, PackedInt8Weights b, int blockStart, int blockEnd, int* c, int ldc)
+    {
+        int kg = b.KGroups;
+        int* corr = stackalloc int[PackedInt8Weights.BlockColumns];
+        for (int nb = blockStart; nb < blockEnd; nb++)
+        {
+            int cols = Int8KernelCommon.Cols(b, nb, 1);
+            for (int j = 0; j < PackedInt8Weights.BlockColumns; j++)
+                corr[j] = j < cols ? unchecked(128 * b.ColumnSums[nb * PackedInt8Weights.BlockColumns + j]) : 0;
+            byte* panel = b.Pointer + (long)nb * b.BlockStride;
+            int* cb = c + nb * PackedInt8Weights.BlockColumns;
+            for (int i = 0; i < rows; i += 4)
+                Tile(a + (long)i * lda, lda, Math.Min(4, rows - i), panel, kg, corr, cb + (long)i * ldc, ldc, cols);
+        }
+    }
+
+    private static void Tile(byte* a, int lda, int rows, byte* bp, int kg, int* corr, int* c, int ldc, int cols)
+    {
+        byte* a0 = Int8KernelCommon.Row(a, lda, rows, 0), a1 = Int8KernelCommon.Row(a, lda, rows, 1);
+        byte* a2 = Int8KernelCommon.Row(a, lda, rows, 2), a3 = Int8KernelCommon.Row(a, lda, rows, 3);
+        var flip = Vector128.Create(unchecked((int)0x80808080));
+        Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector128<int> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector128<int> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector128<int> c30 = default, c31 = default, c32 = default, c33 = default;
+        for (int g = 0; g < kg; g++, bp += 64)
+        {
+            var w0 = Vector128.Load((sbyte*)bp);
+            var w1 = Vector128.Load((sbyte*)bp + 16);
+            var w2 = Vector128.Load((sbyte*)bp + 32);
+            var w3 = Vector128.Load((sbyte*)bp + 48);
+            int o = g * 4;
+            var x = (Vector128.Create(*(int*)(a0 + o)) ^ flip).AsSByte();
+            c00 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c00, x, w0); c01 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c01, x, w1);
+            c02 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c02, x, w2); c03 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c03, x, w3);
+            x = (Vector128.Create(*(int*)(a1 + o)) ^ flip).AsSByte();
+            c10 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c10, x, w0); c11 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c11, x, w1);
+            c12 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c12, x, w2); c13 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c13, x, w3);
+            x = (Vector128.Create(*(int*)(a2 + o)) ^ flip).AsSByte();
+            c20 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c20, x, w0); c21 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c21, x, w1);
+            c22 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c22, x, w2); c23 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c23, x, w3);
+            x = (Vector128.Create(*(int*)(a3 + o)) ^ flip).AsSByte();
+            c30 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c30, x, w0); c31 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c31, x, w1);
+            c32 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c32, x, w2); c33 = System.Runtime.Intrinsics.Arm.Dp.DotProduct(c33, x, w3);
+        }
+        StoreRow(c00, c01, c02, c03, corr, c, cols);
+        if (rows > 1) StoreRow(c10, c11, c12, c13, corr, c + ldc, cols);
+        if (rows > 2) StoreRow(c20, c21, c22, c23, corr, c + 2L * ldc, cols);
+        if (rows > 3) StoreRow(c30, c31, c32, c33, corr, c + 3L * ldc, cols);
+    }
+
+    private static void StoreRow(Vector128<int> s0, Vector128<int> s1, Vector128<int> s2, Vector128<int> s3, int* corr, int* dst, int cols)
+    {
+        Store4(s0 + Vector128.Load(corr), dst, cols);
+        Store4(s1 + Vector128.Load(corr + 4), dst + 4, cols - 4);
+        Store4(s2 + Vector128.Load(corr + 8), dst + 8, cols - 8);
+        Store4(s3 + Vector128.Load(corr + 12), dst + 12, cols - 12);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(Vector128<int> v, int* dst, int cols)
+    {
+        if (cols >= 4) { v.Store(dst); return; }
+        for (int j = 0; j < cols; j++) dst[j] = v.GetElement(j);
+    }
+}
