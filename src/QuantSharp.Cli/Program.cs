@@ -18,7 +18,7 @@ public static class Program
         new("--help", "-h", false, false, "show this help"),
     ];
 
-    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand()];
+    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand(), new LlmCommand()];
 
     public static int Main(string[] args)
     {
