@@ -18,7 +18,7 @@ public static class Program
         new("--help", "-h", false, false, "show this help"),
     ];
 
-    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand(), new LlmCommand()];
+    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand(), new QuantizeCommand(), new DemoCommand(), new LlmCommand()];
 
     public static int Main(string[] args)
     {
@@ -54,9 +54,9 @@ public static class Program
         catch (Exception e)
         {
             // A bug rather than bad input: still one line by default, but say so.
-            stderr.WriteLine($"quantsharp: error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            stderr.WriteLine($"quantsharp: error: internal error ({e.GetType().Name}): {OneLine(e.Message)}" +
+                (verbose ? "" : " (run with --verbose for the stack trace)"));
             if (verbose) stderr.WriteLine(e);
-            else stderr.WriteLine("quantsharp: run with --verbose for the stack trace");
             return ExitError;
         }
         finally

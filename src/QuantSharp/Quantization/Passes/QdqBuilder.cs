@@ -1,0 +1,104 @@
+using QuantSharp.Graph;
+using QuantSharp.Quantization.Math;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Quantization.Passes;
+
+/// <summary>
+/// Builds QuantizeLinear/DequantizeLinear structures through a <see cref="GraphRewriter"/>: quantized weight
+/// initializers with their DequantizeLinear, int32 biases, and Q/DQ pairs on activations.
+/// </summary>
+public sealed class QdqBuilder(GraphRewriter edit)
+{
+    private readonly Dictionary<(Value, string), (Value Out, QuantParams Params)> _weights = [];
+
+    public GraphRewriter Edit => edit;
+
+    /// <summary>Codes of <paramref name="x"/> in the scheme's storage type (int8, uint8, int4, …).</summary>
+    public static Tensor QuantizeToStorage(Tensor<float> x, QuantParams p) => QuantOps.ToStorage(QuantOps.Quantize(x, p), p.Scheme);
+
+    /// <summary>The zero points as a tensor of the scheme's storage type and the scale's shape.</summary>
+    public static Tensor ZeroPointTensor(QuantParams p) =>
+        QuantOps.ToStorage(new Tensor<int>((int[])p.ZeroPoint.Clone(), (int[])p.ParamShape.Clone()), p.Scheme);
+
+    /// <summary>
+    /// Replaces the constant float weight <paramref name="w"/> as read by its consumers with
+    /// DequantizeLinear(quantized w): parameters from the data under <paramref name="scheme"/> (per tensor, per axis or
+    /// blocked). The same weight under the same scheme is quantized once. Returns the DequantizeLinear output.
+    /// </summary>
+    public (Value Out, QuantParams Params) Weight(Value w, QuantScheme scheme)
+    {
+        var key = (w, scheme.ToString());
+        if (_weights.TryGetValue(key, out var done)) return done;
+        var data = w.Initializer as Tensor<float> ?? throw new QuantSharpException($"weight '{w.Name}' is not a float initializer");
+        var p = QuantParams.FromData(data.Data, data.Shape, scheme);
+        var outV = Dequantize(w.Name, QuantizeToStorage(data, p), p, w.Type);
+        _weights[key] = (outV, p);
+        return (outV, p);
+    }
+
+    /// <summary>Adds initializers for codes, scale and zero point and a DequantizeLinear reading them; returns its output.</summary>
+    public Value Dequantize(string name, Tensor codes, QuantParams p, TensorTypeInfo? floatType)
+    {
+        var q = edit.AddInitializer(name + "_quantized", codes);
+        var s = edit.AddInitializer(name + "_scale", p.ScaleTensor());
+        var z = edit.AddInitializer(name + "_zero_point", ZeroPointTensor(p));
+        var attrs = new List<NodeAttribute>();
+        if (p.Scheme.Granularity != QuantGranularity.PerTensor) attrs.Add(NodeAttribute.Of("axis", (long)p.Scheme.Axis));
+        if (p.Scheme.Granularity == QuantGranularity.Blocked) attrs.Add(NodeAttribute.Of("block_size", (long)p.Scheme.BlockSize));
+        var dq = edit.AddNode("DequantizeLinear", [q, s, z], name: name + "_DequantizeLinear", attributes: attrs);
+        var outV = dq.Output(0)!;
+        outV.Type = floatType is null ? null : floatType with { ElementType = DataType.Float };
+        return outV;
+    }
+
+    /// <summary>
+    /// Bias as int32 codes with scale[c] = input_scale · weight_scale[c] and zero point 0 (what ONNX Runtime's
+    /// QDQ Conv/Gemm fusion expects), followed by DequantizeLinear on axis 0.
+    /// </summary>
+    public Value Bias(Value b, float inputScale, QuantParams weight)
+    {
+        var data = b.Initializer as Tensor<float> ?? throw new QuantSharpException($"bias '{b.Name}' is not a float initializer");
+        int c = data.Length;
+        var scale = new float[c];
+        var codes = new int[c];
+        for (int i = 0; i < c; i++)
+        {
+            float ws = weight.Scale.Length == 1 ? weight.Scale[0] : weight.Scale[i];
+            scale[i] = System.Math.Max(inputScale * ws, QuantParams.MinScale);
+            codes[i] = QuantMath.RoundToInt32(data.Data[i] / (double)scale[i]);
+        }
+        bool perAxis = weight.Scale.Length != 1 && c > 1;
+        var sTensor = perAxis ? new Tensor<float>(scale, [c]) : Tensor<float>.Scalar(scale[0]);
+        var q = edit.AddInitializer(b.Name + "_quantized", new Tensor<int>(codes, (int[])data.Shape.Clone()));
+        var s = edit.AddInitializer(b.Name + "_scale", sTensor);
+        var z = edit.AddInitializer(b.Name + "_zero_point", perAxis ? new Tensor<int>(new int[c], [c]) : Tensor<int>.Scalar(0));
+        var attrs = perAxis ? new[] { NodeAttribute.Of("axis", 0L) } : [];
+        var dq = edit.AddNode("DequantizeLinear", [q, s, z], name: b.Name + "_DequantizeLinear", attributes: attrs);
+        var outV = dq.Output(0)!;
+        outV.Type = b.Type;
+        return outV;
+    }
+
+    /// <summary>
+    /// Inserts QuantizeLinear → DequantizeLinear after activation <paramref name="v"/>; every reader of v reads the
+    /// DequantizeLinear output instead. A graph output keeps its name (it moves to the DequantizeLinear output).
+    /// </summary>
+    public Value ActivationQdq(Value v, Value scale, Value zeroPoint, DataType storage)
+    {
+        bool isOutput = edit.Graph.Outputs.Contains(v);
+        string name = v.Name;
+        var q = edit.InsertAfter(v, "QuantizeLinear", [scale, zeroPoint], name: name + "_QuantizeLinear");
+        var qOut = q.Output(0)!;
+        qOut.Type = v.Type is null ? null : v.Type with { ElementType = storage };
+        var dq = edit.InsertAfter(qOut, "DequantizeLinear", [scale, zeroPoint], name: name + "_DequantizeLinear");
+        var dqOut = dq.Output(0)!;
+        dqOut.Type = v.Type;
+        if (isOutput)
+        {
+            edit.RenameValue(v, name + "_float");
+            edit.RenameValue(dqOut, name);
+        }
+        return dqOut;
+    }
+}
