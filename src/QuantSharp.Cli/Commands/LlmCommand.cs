@@ -38,6 +38,7 @@ public sealed class LlmCommand : Command
         new("--windows", null, true, false, "perplexity: score only the first N windows", "N"),
         new("--type", null, true, false, "weight format: " + string.Join("|", WeightFormats.Names), "TYPE"),
         new("--threads", null, true, false, "worker threads (default: all cores)", "N"),
+        new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
         new("--json", null, false, false, "print one JSON object (inspect, perplexity)"),
     ];
 
@@ -186,7 +187,7 @@ public sealed class LlmCommand : Command
         if (args.Has("--windows")) windows = windows.Take(args.Int("--windows", 0, 1, int.MaxValue)).ToList();
         var w = Convert(ck.Weights, type);
         var sw = Stopwatch.StartNew();
-        var res = type == "f32" ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(ck.Weights, w, windows, threads);
+        var res = type == "f32" || args.Flag("--no-kl") ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(ck.Weights, w, windows, threads);
         double secs = sw.Elapsed.TotalSeconds;
         long bytes = w.TotalBytes;
         double bpw = bytes * 8.0 / w.ParameterCount;
