@@ -17,7 +17,7 @@ public class QuantizerTests
     private static readonly ConcurrentDictionary<string, QuantizationResult> StaticResults = new();
 
     /// <summary>Static INT8 with the defaults, calibrated on the first 512 images of the calibration subset (cached per model).</summary>
-    private static QuantizationResult Static(string name) => StaticResults.GetOrAdd(name, n =>
+    internal static QuantizationResult Static(string name) => StaticResults.GetOrAdd(name, n =>
         Quantizer.QuantizeStatic(Examples.Load(n), Examples.Calib, Examples.Preprocessing(),
             new StaticQuantizerOptions { Calibration = new CalibrationOptions { Samples = 512, BatchSize = 128 } }));
 
