@@ -25,6 +25,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
         var ops = new HashSet<string>(options.OpTypes ?? ["MatMul", "Gemm"], StringComparer.Ordinal);
@@ -106,6 +107,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
         var b = new QdqBuilder(e);

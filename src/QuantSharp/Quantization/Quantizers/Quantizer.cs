@@ -73,6 +73,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         if (options.FoldBatchNorm) summary.FoldedBatchNorms = GraphPasses.FoldBatchNormalization(m);
         g.Edit().SortTopologically();
         TryInferShapes(m);
