@@ -78,8 +78,9 @@ public sealed class CliArguments
     /// <summary>The single positional argument named <paramref name="what"/>.</summary>
     public string SinglePositional(string what)
     {
-        if (Positionals.Count == 0) throw new UsageException($"'{_command}' needs {what} (see 'quantsharp {_command} --help')");
-        if (Positionals.Count > 1) throw new UsageException($"'{_command}' takes one {what}, got {Positionals.Count} arguments: {string.Join(" ", Positionals)}");
+        if (Positionals.Count == 0) throw new UsageException($"'{_command}' needs a {what} (see 'quantsharp {_command} --help')");
+        if (Positionals.Count > 1)
+            throw new UsageException($"'{_command}' takes one {what}, got {Positionals.Count} arguments: {string.Join(" ", Positionals)} (options start with --)");
         return Positionals[0];
     }
 

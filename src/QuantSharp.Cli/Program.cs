@@ -54,9 +54,9 @@ public static class Program
         catch (Exception e)
         {
             // A bug rather than bad input: still one line by default, but say so.
-            stderr.WriteLine($"quantsharp: error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            stderr.WriteLine($"quantsharp: error: internal error ({e.GetType().Name}): {OneLine(e.Message)}" +
+                (verbose ? "" : " (run with --verbose for the stack trace)"));
             if (verbose) stderr.WriteLine(e);
-            else stderr.WriteLine("quantsharp: run with --verbose for the stack trace");
             return ExitError;
         }
         finally

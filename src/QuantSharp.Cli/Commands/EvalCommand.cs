@@ -44,7 +44,7 @@ public sealed class EvalCommand : Command
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
-        string modelPath = args.SinglePositional("a MODEL file");
+        string modelPath = args.SinglePositional("MODEL file");
         string spec = args.Value("--data") ?? throw new UsageException("'eval' needs --data SPEC (see 'quantsharp eval --help')");
         int limit = args.Int("--limit", int.MaxValue, 1, int.MaxValue);
         int batch = args.Int("--batch", 1, 1, 1 << 20);
@@ -133,7 +133,7 @@ public sealed class EvalCommand : Command
             var feeds = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             if (b.InputNames is { } names)
                 for (int k = 0; k < names.Count; k++) feeds[names[k]] = b.Inputs[k];
-            else feeds[inputNames[0]] = b.Input;
+            else feeds[inputNames[0]] = ToModelType(b.Input, session.Inputs[0]);
 
             // One untimed run first: it pays for JIT compilation and the pool's first allocations.
             if (!warmedUp && total > batch) session.Run(feeds);
@@ -149,16 +149,48 @@ public sealed class EvalCommand : Command
         return stats;
     }
 
+    /// <summary>
+    /// Integer tensor data (e.g. uint8 pixels in an .npz) for a floating-point input is converted value by value;
+    /// everything else is passed as it is and checked by the session.
+    /// </summary>
+    private static Tensor ToModelType(Tensor t, Value input)
+    {
+        if (input.Type is not { } type || !DataTypes.IsInteger(t.DataType)) return t;
+        switch (type.ElementType)
+        {
+            case DataType.Float:
+            {
+                var f = new float[t.Length];
+                for (int i = 0; i < f.Length; i++) f[i] = (float)t.GetDouble(i);
+                return new Tensor<float>(f, t.Shape);
+            }
+            case DataType.Float16:
+            {
+                var h = new Half[t.Length];
+                for (int i = 0; i < h.Length; i++) h[i] = (Half)t.GetDouble(i);
+                return new Tensor<Half>(h, t.Shape);
+            }
+            case DataType.Double:
+            {
+                var d = new double[t.Length];
+                for (int i = 0; i < d.Length; i++) d[i] = t.GetDouble(i);
+                return new Tensor<double>(d, t.Shape);
+            }
+            default:
+                return t;
+        }
+    }
+
     /// <summary>Top-1: the argmax of each sample's row of the first output (shape [B, …]) against its label.</summary>
     private static void Score(Tensor output, Batch b, string outputName, EvalStats stats)
     {
-        if (b.Labels.All(l => l is null)) return;
+        bool labelled = b.Labels.Any(l => l is not null);
+        if (!labelled && stats.Predictions.Count >= EvalStats.MaxPredictions) return;
         if (output.Length == 0 || output.Length % b.Size != 0 || (output.Rank > 0 && output.Shape[0] != b.Size && b.Size > 1))
             throw new QuantSharpException($"output '{outputName}' {output} does not have one row per sample of a batch of {b.Size}");
         int per = output.Length / b.Size;
         for (int i = 0; i < b.Size; i++)
         {
-            if (b.Labels[i] is not int label) continue;
             int best = 0;
             double bestV = double.NegativeInfinity;
             for (int j = 0; j < per; j++)
@@ -166,6 +198,8 @@ public sealed class EvalCommand : Command
                 double v = output.GetDouble(i * per + j);
                 if (v > bestV) { bestV = v; best = j; }
             }
+            if (stats.Predictions.Count < EvalStats.MaxPredictions) stats.Predictions.Add((best, bestV));
+            if (b.Labels[i] is not int label) continue;
             stats.Labelled++;
             if (best == label) stats.Correct++;
         }
@@ -177,6 +211,10 @@ internal sealed class EvalStats
 {
     public int Samples, Labelled, Correct;
     public List<double> BatchSeconds { get; } = [];
+
+    /// <summary>Top-1 class and score of the first samples (shown for unlabelled data).</summary>
+    public List<(int Class, double Score)> Predictions { get; } = [];
+    public const int MaxPredictions = 20;
     public double WallSeconds;
 
     public double? Accuracy => Labelled == 0 ? null : (double)Correct / Labelled;
@@ -205,7 +243,13 @@ internal sealed record EvalResult(string Model, string Data, EvalStats Stats, in
         w.WriteLine($"batch:       {Batch}, threads {Threads}");
         if (Stats.Accuracy is double a)
             w.WriteLine($"accuracy:    {(a * 100).ToString("0.00", Inv)} % top-1 ({Stats.Correct}/{Stats.Labelled})");
-        else w.WriteLine("accuracy:    (no labels)");
+        else
+        {
+            w.WriteLine("accuracy:    (no labels)");
+            for (int i = 0; i < Stats.Predictions.Count; i++)
+                w.WriteLine($"  sample {i}: class {Stats.Predictions[i].Class} (score {Stats.Predictions[i].Score.ToString("G4", Inv)})");
+            if (Stats.Samples > Stats.Predictions.Count) w.WriteLine($"  … top-1 of the first {Stats.Predictions.Count} samples shown");
+        }
         w.WriteLine($"latency:     p50 {Stats.PercentileMs(50).ToString("0.000", Inv)} ms, p90 {Stats.PercentileMs(90).ToString("0.000", Inv)} ms per batch");
         w.WriteLine($"throughput:  {Stats.ThroughputPerSecond.ToString("0.0", Inv)} samples/s ({Stats.WallSeconds.ToString("0.00", Inv)} s in all)");
     }
@@ -238,6 +282,9 @@ internal sealed record EvalResult(string Model, string Data, EvalStats Stats, in
             j.WriteNumber("batches", Stats.BatchSeconds.Count);
             j.WriteNumber("threads", Threads);
             j.WriteNumber("wall_s", Math.Round(Stats.WallSeconds, 3));
+            j.WriteStartArray("top1_first");
+            foreach (var (c, _) in Stats.Predictions) j.WriteNumberValue(c);
+            j.WriteEndArray();
             j.WriteStartArray("notes");
             foreach (var n in Notes) j.WriteStringValue(n);
             j.WriteEndArray();

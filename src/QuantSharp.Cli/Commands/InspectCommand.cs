@@ -19,7 +19,7 @@ public sealed class InspectCommand : Command
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
-        string path = args.SinglePositional("a MODEL file");
+        string path = args.SinglePositional("MODEL file");
         var model = ModelFiles.Load(path);
         var info = ModelSummary.Of(model, path);
         if (args.Flag("--json")) info.WriteJson(ctx.Out);

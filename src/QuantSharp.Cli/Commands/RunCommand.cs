@@ -24,7 +24,7 @@ public sealed class RunCommand : Command
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
-        string modelPath = args.SinglePositional("a MODEL file");
+        string modelPath = args.SinglePositional("MODEL file");
         string? outPath = args.Value("--output");
         if (outPath is not null)
         {

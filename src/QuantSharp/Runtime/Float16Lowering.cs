@@ -34,8 +34,23 @@ public static class Float16Lowering
         var g = model.Graph;
         var e = g.Edit();
         int changes = 0;
-        var outputTypes = g.Outputs.Select(v => v.Type).ToArray();
+        // Outputs keep their declared dtype; an undeclared output produced by a Cast keeps the Cast's target.
+        var outputTypes = g.Outputs.Select(v => v.Type ?? (v.Producer is { OpType: "Cast" } c && c.Attribute("to") is not null
+            ? new TensorTypeInfo(Conversions.TargetType(c), null) : null)).ToArray();
         var graphInputs = new HashSet<Value>(g.RuntimeInputs);
+
+        // 0. QuantizeLinear divides in the precision of its scale's type (ONNX); a float16/bfloat16 scale is about
+        //    to become float, so that precision is kept as the node's precision attribute.
+        foreach (var n in g.Nodes)
+        {
+            if (n.OpType != "QuantizeLinear" || n.Domain.Length != 0 || n.Attribute("precision") is not null) continue;
+            var scaleType = n.Input(1) is { } sv ? sv.Initializer?.DataType ?? sv.Type?.ElementType : null;
+            if (scaleType is { } st && IsHalf(st))
+            {
+                n.Attributes["precision"] = NodeAttribute.Of("precision", (long)st);
+                changes++;
+            }
+        }
 
         // 1. Constant data.
         foreach (var v in g.Initializers.ToArray())
@@ -45,7 +60,8 @@ public static class Float16Lowering
             changes++;
         }
 
-        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype …).
+        // 2. Attributes: tensors (Constant, ConstantOfShape …) and dtype numbers (Cast's to, RandomNormal's dtype,
+        //    DequantizeLinear's output_dtype …).
         foreach (var n in g.Nodes)
         {
             foreach (var a in n.Attributes.Values.ToArray())
@@ -55,7 +71,7 @@ public static class Float16Lowering
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, Conversions.Convert(t, DataType.Float));
                     changes++;
                 }
-                else if (a.Kind == AttributeKind.Int && (a.Name == "dtype" || (a.Name == "to" && n.OpType == "Cast"))
+                else if (a.Kind == AttributeKind.Int && (a.Name is "dtype" or "output_dtype" || (a.Name == "to" && n.OpType == "Cast"))
                     && IsHalf((DataType)a.Int))
                 {
                     n.Attributes[a.Name] = NodeAttribute.Of(a.Name, (long)DataType.Float);

@@ -9,8 +9,10 @@ namespace QuantSharp.Runtime;
 /// kernel (from the registry) sets its outputs' <see cref="Value.Type"/> through <see cref="OpKernel.InferTypes"/>.
 /// Shape computations are constant-folded on the side: a node whose inputs are all known and small is run with
 /// its own kernel, and its outputs become constant inputs of later nodes (so Reshape after
-/// Shape→Gather→Concat gets a concrete shape). Shape/Size of a value with a known shape are constants. The graph
-/// itself is not changed; only value types are. Unknown ops and kernel failures leave their outputs as they were.
+/// Shape→Gather→Concat gets a concrete shape). Shape/Size of a value with a known shape are constants; with symbolic
+/// dimensions the shape value is tracked element by element (<see cref="Symbolic"/>), so a dynamic batch survives
+/// Shape→Gather→Concat→Reshape. The graph itself is not changed; only value types are. Unknown ops and kernel
+/// failures leave their outputs as they were.
 /// </summary>
 public static class ShapeInference
 {
@@ -29,6 +31,7 @@ public static class ShapeInference
         "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "EyeLike",
     };
 
+    /// <summary>Infers the types of every node output of the main graph (see the class summary); never throws for model content.</summary>
     public static void Run(Model model, OperatorRegistry? registry = null)
     {
         registry ??= OperatorRegistry.Default;
@@ -37,6 +40,7 @@ public static class ShapeInference
         Tensor? Constant(Value v) => v.Initializer ?? (folded.TryGetValue(v, out var t) ? t : null);
         var pool = new TensorPool();
         var options = new SessionOptions { IntraOpThreads = 1 };
+        var symbolic = new Dictionary<Value, Symbolic.ShapeValue>();
 
         foreach (var node in TopologicalOrder(g))
         {
@@ -65,6 +69,11 @@ public static class ShapeInference
             }
             if (CanFold(node, Constant))
                 Fold(kernel, node, Constant, folded, pool, options);
+            if (node.Domain.Length == 0 && node.Outputs.Count > 0 && node.Outputs[0] is Value out0 && !folded.ContainsKey(out0))
+            {
+                try { Symbolic.Propagate(node, kernel, Constant, symbolic, folded); }
+                catch (QuantSharpException) { }
+            }
         }
     }
 
@@ -188,5 +197,155 @@ public static class ShapeInference
         }
         // Nodes on a cycle are left out: their inputs never become available.
         return order;
+    }
+
+    /// <summary>
+    /// Partial evaluation of shape arithmetic: an int64/int32 value of rank 0 or 1 known element by element, each
+    /// element a number, a symbolic dimension ("batch") or unknown. It follows Shape → Gather/Slice/Concat/
+    /// Unsqueeze/Squeeze/Cast into Reshape, Expand and ConstantOfShape, so dynamic-batch models keep their symbols.
+    /// Values whose elements all become numbers are materialised as folded constants for the kernels downstream.
+    /// </summary>
+    internal static class Symbolic
+    {
+        public sealed record ShapeValue(Dimension[] Elements, bool IsScalar);
+
+        private static ShapeValue? Of(Value? v, Func<Value, Tensor?> constant, Dictionary<Value, ShapeValue> symbolic)
+        {
+            if (v is null) return null;
+            if (symbolic.TryGetValue(v, out var s)) return s;
+            var c = constant(v);
+            if (c is (Tensor<long> or Tensor<int>) && c.Rank <= 1 && c.Length <= 64)
+                return new ShapeValue(Movement.ToLongs(c, "shape").Select(x => new Dimension(x)).ToArray(), c.Rank == 0);
+            return null;
+        }
+
+        public static void Propagate(Node node, OpKernel kernel, Func<Value, Tensor?> constant,
+            Dictionary<Value, ShapeValue> symbolic, Dictionary<Value, Tensor> folded)
+        {
+            var out0 = node.Outputs[0]!;
+            ShapeValue? In(int i) => Of(node.Input(i), constant, symbolic);
+            ShapeValue? result = null;
+            switch (node.OpType)
+            {
+                case "Shape" when node.Input(0)?.Type?.Shape is { } dims && kernel is ShapeKernel sk:
+                {
+                    var (s, e) = sk.Range(dims.Length);
+                    result = new ShapeValue(dims[s..e], false);
+                    break;
+                }
+                case "Gather" when In(0) is { IsScalar: false } data && node.Input(1) is Value iv && constant(iv) is { Rank: <= 1 } idx
+                                   && node.GetInt("axis", 0) is 0 or -1:
+                {
+                    var picks = GatherKernel.Indices(idx, data.Elements.Length, "Gather");
+                    result = new ShapeValue(picks.Select(p => data.Elements[p]).ToArray(), idx.Rank == 0);
+                    break;
+                }
+                case "Unsqueeze" when In(0) is { IsScalar: true } sc && out0.Type?.Rank == 1:
+                    result = sc with { IsScalar = false };
+                    break;
+                case "Squeeze" when In(0) is { IsScalar: false, Elements.Length: 1 } one && out0.Type?.Rank == 0:
+                    result = one with { IsScalar = true };
+                    break;
+                case "Identity":
+                    result = In(0);
+                    break;
+                case "Cast" when node.GetInt("to", 0) is (long)DataType.Int64 or (long)DataType.Int32:
+                    result = In(0);
+                    break;
+                case "Concat" when node.GetInt("axis", 0) is 0 or -1:
+                {
+                    var parts = new List<Dimension>();
+                    for (int i = 0; i < node.Inputs.Count; i++)
+                    {
+                        if (node.Input(i) is null) continue;
+                        if (In(i) is not { IsScalar: false } p) return;
+                        parts.AddRange(p.Elements);
+                    }
+                    result = new ShapeValue(parts.ToArray(), false);
+                    break;
+                }
+                case "Slice" when In(0) is { IsScalar: false } data:
+                    result = SliceOf(node, kernel, data, constant);
+                    break;
+            }
+            if (result is null)
+            {
+                ApplyConsumer(node, constant, symbolic);
+                return;
+            }
+            symbolic[out0] = result;
+            var dt = out0.Type?.ElementType is DataType.Int32 ? DataType.Int32 : DataType.Int64;
+            out0.Type ??= new TensorTypeInfo(dt, result.IsScalar ? [] : [result.Elements.Length]);
+            if (result.Elements.All(d => d.IsKnown))
+            {
+                var values = result.Elements.Select(d => d.Value!.Value).ToArray();
+                int[] shape = result.IsScalar ? [] : [values.Length];
+                folded[out0] = dt == DataType.Int32
+                    ? new Tensor<int>(values.Select(v => (int)v).ToArray(), shape)
+                    : new Tensor<long>(values, shape);
+            }
+        }
+
+        private static ShapeValue? SliceOf(Node node, OpKernel kernel, ShapeValue data, Func<Value, Tensor?> constant)
+        {
+            long[]? starts, ends, axes = null, steps = null;
+            if (kernel.OpsetVersion < 10)
+            {
+                starts = node.GetInts("starts");
+                ends = node.GetInts("ends");
+                axes = node.GetInts("axes");
+            }
+            else
+            {
+                Tensor? C(int i) => node.Input(i) is Value v ? constant(v) : null;
+                if (C(1) is not { } st || C(2) is not { } en) return null;
+                if (node.Input(3) is not null && C(3) is null || node.Input(4) is not null && C(4) is null) return null;
+                starts = Movement.ToLongs(st, "Slice starts");
+                ends = Movement.ToLongs(en, "Slice ends");
+                if (C(3) is { } a) axes = Movement.ToLongs(a, "Slice axes");
+                if (C(4) is { } p) steps = Movement.ToLongs(p, "Slice steps");
+            }
+            if (starts is not { Length: 1 } || ends is not { Length: 1 }) return null;
+            if (axes is not null && (axes.Length != 1 || axes[0] is not (0 or -1))) return null;
+            var sl = SliceKernel.Resolve(data.Elements.Length, starts[0], ends[0], steps?[0] ?? 1);
+            var r = new Dimension[sl.Count];
+            for (int k = 0; k < r.Length; k++) r[k] = data.Elements[sl.Start + k * sl.Step];
+            return new ShapeValue(r, false);
+        }
+
+        /// <summary>Refines the output type of ops that take a shape from a symbolic value.</summary>
+        private static void ApplyConsumer(Node node, Func<Value, Tensor?> constant, Dictionary<Value, ShapeValue> symbolic)
+        {
+            var out0 = node.Outputs[0]!;
+            switch (node.OpType)
+            {
+                case "Reshape" when Of(node.Input(1), constant, symbolic) is { IsScalar: false } target
+                                    && node.Input(0)?.Type is { Shape: { } input } t:
+                {
+                    bool allowZero = node.GetInt("allowzero", 0) != 0;
+                    var dims = ViewOps.InferReshape(input, target.Elements, allowZero);
+                    out0.Type = Merge(new TensorTypeInfo(t.ElementType, dims), out0.Type);
+                    break;
+                }
+                case "ConstantOfShape" when Of(node.Input(0), constant, symbolic) is { IsScalar: false } target && out0.Type is { } ct:
+                    out0.Type = Merge(new TensorTypeInfo(ct.ElementType, target.Elements), out0.Type);
+                    break;
+                case "Expand" when Of(node.Input(1), constant, symbolic) is { IsScalar: false } target
+                                   && node.Input(0)?.Type is { Shape: { } input } et:
+                {
+                    int rank = Math.Max(input.Length, target.Elements.Length);
+                    var dims = new Dimension[rank];
+                    for (int d = 0; d < rank; d++)
+                    {
+                        Dimension a = d < rank - input.Length ? new Dimension(1) : input[d - (rank - input.Length)];
+                        Dimension b = d < rank - target.Elements.Length ? new Dimension(1) : target.Elements[d - (rank - target.Elements.Length)];
+                        dims[d] = b.Value == 1 ? a : a.Value == 1 ? b : a.Equals(b) ? a : a.Value is long av && av != 1 ? a
+                            : b.Value is long bv && bv != 1 ? b : Dimension.Unknown;
+                    }
+                    out0.Type = Merge(new TensorTypeInfo(et.ElementType, dims), out0.Type);
+                    break;
+                }
+            }
+        }
     }
 }

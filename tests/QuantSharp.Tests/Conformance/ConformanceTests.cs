@@ -53,6 +53,62 @@ public sealed class ConformanceTests(ITestOutputHelper output)
         Assert.True(problems.Count == 0, $"{problems.Count} conformance problem(s):\n{string.Join("\n", problems)}");
     }
 
+    /// <summary>A kernel that blocks until released: stands in for a pathological case.</summary>
+    private sealed class HangKernel(ManualResetEventSlim release) : QuantSharp.Runtime.OpKernel
+    {
+        public override void Compute(QuantSharp.Runtime.KernelContext ctx)
+        {
+            release.Wait();
+            var x = ctx.Input(0);
+            var y = ctx.Output(0, x.DataType, (int[])x.Shape.Clone());
+            Array.Copy(x.Buffer, y.Buffer, x.Length);
+        }
+    }
+
+    [Fact]
+    public void HangingCase_TimesOutAndTheRunGoesOn()
+    {
+        using var release = new ManualResetEventSlim(false);
+        const string domain = "quantsharp.test.hang";
+        // A registry of its own, so that tests running in parallel never see the extra kernel.
+        var registry = new QuantSharp.Runtime.OperatorRegistry();
+        registry.RegisterAssembly(typeof(QuantSharp.Runtime.OperatorRegistry).Assembly);
+        registry.Register(domain, "Hang", 1, int.MaxValue, () => new HangKernel(release));
+        var dir = TestPaths.NewTempDir("qs-hang");
+        try
+        {
+            var g = new QuantSharp.Graph.Graph { Name = "hang" };
+            var e = g.Edit();
+            var type = QuantSharp.Graph.TensorTypeInfo.FromShape(QuantSharp.Tensors.DataType.Float, [2]);
+            var x = e.AddInput("x", type);
+            var y = e.CreateValue("y", type);
+            e.AddNode("Hang", [x], name: "hang", domain: domain, outputs: [y]);
+            e.AddOutput(y);
+            var m = new QuantSharp.Graph.Model(g) { IrVersion = 8 };
+            m.SetOpset("", 17);
+            m.SetOpset(domain, 1);
+            var caseDir = Path.Combine(dir, "test_hang");
+            var ds = Path.Combine(caseDir, "test_data_set_0");
+            Directory.CreateDirectory(ds);
+            QuantSharp.Onnx.OnnxModelIO.Save(m, Path.Combine(caseDir, "model.onnx"));
+            var t = new QuantSharp.Tensors.Tensor<float>([1f, 2f], [2]);
+            QuantSharp.Onnx.TensorProtoIO.WriteFile(Path.Combine(ds, "input_0.pb"), "x", t);
+            QuantSharp.Onnx.TensorProtoIO.WriteFile(Path.Combine(ds, "output_0.pb"), "y", t);
+
+            var c = new ConformanceCase("test", "test_hang", caseDir);
+            var r = ConformanceRunner.Run(c, new OpAttribution(null), TimeSpan.FromMilliseconds(300), registry);
+            Assert.Equal(CaseOutcome.Fail, r.Outcome);
+            Assert.Contains("timed out", r.Reason);
+            release.Set();
+            Assert.Equal(CaseOutcome.Pass, ConformanceRunner.Run(c, new OpAttribution(null), TimeSpan.FromSeconds(30), registry).Outcome);
+        }
+        finally
+        {
+            release.Set();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void KnownFailures_AreWellFormed()
     {

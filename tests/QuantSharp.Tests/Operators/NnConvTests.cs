@@ -89,6 +89,13 @@ public class NnConvTests
         "1,6,9,3|11,12|3,3|dilations=2,3;strides=2,1;pads=0,2,3,1",
         "1,1,1,1|2,2|3,3|pads=1,1,1,1",
         "1,2,2,1|1,1,1,1|1,1,1,1|",
+        // Depthwise rows wide enough for the vector path, with borders on both sides.
+        "2,3,3,3|12,37|3,3|pads=1,1,1,1",
+        "1,2,2,2|9,40|5,5|dilations=1,2;pads=2,4,2,4",
+        "1,2,2,2|6,33|3,1|pads=0,0,1,0",
+        // C·k ≥ 8192 makes the im2col slab 512 columns, so these run in several slabs that split output rows.
+        "1,1024,2,1|24,24|3,3|pads=1,1,1,1",
+        "2,1024,2,2|30,25|3,3|strides=1,1",
     };
 
     private static (int[] x, int[] w, int group, NodeAttribute[] attrs) Parse(string spec, bool transpose = false)
@@ -176,6 +183,15 @@ public class NnConvTests
         var t = Infer(m)[0]!;
         Assert.Equal("N", t.Shape![0].Symbol);
         Assert.Equal(new long?[] { null, 8, 16, 16 }, t.Shape.Select(d => d.Value).ToArray());
+    }
+
+    [Fact]
+    public void ConvTransposeShapeInference()
+    {
+        // out = 2·(5 − 1) + 1 + (3 − 1)·1 + 1 − 1 − 1 = 10; channels = W[1]·group = 3·2.
+        var m = Build("ConvTranspose", [R(new Tensor<float>([1, 4, 5, 5])), C(new Tensor<float>([4, 3, 3, 3]))],
+            [A("group", 2L), L("strides", 2, 2), L("pads", 1, 1, 1, 1), L("output_padding", 1, 1)], 1, 17);
+        Assert.Equal([1, 6, 10, 10], Infer(m)[0]!.ConcreteShape()!);
     }
 
     [Fact]

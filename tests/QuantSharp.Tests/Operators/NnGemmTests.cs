@@ -68,6 +68,13 @@ public class NnGemmTests
     }
 
     [Fact]
+    public void GemmShapeInference()
+    {
+        var m = Build("Gemm", [R(new Tensor<float>([7, 3])), C(new Tensor<float>([5, 7]))], [A("transA", 1L), A("transB", 1L)], 1, 13);
+        Assert.Equal([3, 5], Infer(m)[0]!.ConcreteShape()!);
+    }
+
+    [Fact]
     public void GemmRejectsBadShapes()
     {
         var ex = Assert.Throws<QuantSharpException>(() => Run("Gemm", [R(new Tensor<float>([2, 3])), R(new Tensor<float>([4, 2]))], []));

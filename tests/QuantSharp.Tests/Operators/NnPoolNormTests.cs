@@ -59,6 +59,27 @@ public class NnPoolNormTests
         Assert.Equal([3.5f, 11.5f], Run("AveragePool", [R(x3)], [L("kernel_shape", 2, 2, 2)])[0].As<float>().Data);
     }
 
+    [Theory]
+    [InlineData("3,3", "2,2", "1,1,1,1", "1,1", 0)]
+    [InlineData("3,3", "2,2", "0,0,0,0", "1,1", 1)]
+    [InlineData("2,3", "1,2", "1,0,0,2", "2,1", 1)]
+    [InlineData("5", "3", "2,2", "2", 0)]
+    [InlineData("2,2,2", "2,1,2", "1,0,1,0,1,1", "1,1,2", 1)]
+    public void MaxPoolFastPathMatchesIndexedPath(string kernel, string strides, string pads, string dilations, long ceil)
+    {
+        long[] P(string v) => v.Split(',').Select(long.Parse).ToArray();
+        int rank = P(kernel).Length;
+        int[] shape = [2, 3, .. Enumerable.Range(0, rank).Select(d => 9 + d * 4)];
+        var x = Random(new Random(rank * 13 + (int)ceil), shape);
+        NodeAttribute[] attrs = [L("kernel_shape", P(kernel)), L("strides", P(strides)), L("pads", P(pads)), L("dilations", P(dilations)), A("ceil_mode", ceil)];
+        var fast = Run("MaxPool", [R(x)], attrs)[0];
+        var indexed = Run("MaxPool", [R(x)], attrs, outputs: 2);
+        Assert.Equal(indexed[0].As<float>().Data, fast.As<float>().Data);
+        // Each index points at the value reported.
+        var idx = indexed[1].As<long>().Data;
+        for (int i = 0; i < idx.Length; i++) Assert.Equal(x.Data[idx[i]], fast.As<float>().Data[i]);
+    }
+
     [Fact]
     public void GlobalPools()
     {
@@ -77,6 +98,18 @@ public class NnPoolNormTests
         var t = Infer(m);
         Assert.Equal([2, 3, 3, 3], t[0]!.ConcreteShape()!);
         Assert.Equal(DataType.Int64, t[1]!.ElementType);
+    }
+
+    [Fact]
+    public void NormalizationShapeInference()
+    {
+        var m = Build("LayerNormalization", [R(new Tensor<float>([2, 5, 6])), C(new Tensor<float>([6]))], [A("axis", 1L)], 3, 17);
+        var t = Infer(m);
+        Assert.Equal([2, 5, 6], t[0]!.ConcreteShape()!);
+        Assert.Equal([2, 1, 1], t[1]!.ConcreteShape()!);
+        Assert.Equal([2, 1, 1], t[2]!.ConcreteShape()!);
+        var g = Build("GlobalAveragePool", [R(new Tensor<float>([2, 5, 6, 7]))], [], 1, 17);
+        Assert.Equal([2, 5, 1, 1], Infer(g)[0]!.ConcreteShape()!);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using QuantSharp.Graph;
+using QuantSharp.Onnx;
 using QuantSharp.Runtime;
 using QuantSharp.Tensors;
 using static QuantSharp.Tests.Operators.ShapeTestUtil;
@@ -61,6 +62,10 @@ public class ShapeInferenceTests
         var sl = e.AddNode("Slice", [t, starts, ends, axes, steps], name: "sl").Outputs[0]!;
         var shape = e.AddNode("Shape", [x], name: "shape").Outputs[0]!;
         var unknown = e.AddNode("NoSuchOp", [x], name: "u").Outputs[0]!;
+        var rs = e.AddNode("Reshape", [t, e.AddInitializer("target", Longs(0, -1, 3))], name: "rs").Outputs[0]!;
+        var up = e.AddNode("Resize", [x, null, e.AddInitializer("scales", Of(new[] { 1f, 1f, 2f, 2f }, 4))], name: "up").Outputs[0]!;
+        e.AddOutput(rs);
+        e.AddOutput(up);
         e.AddOutput(f);
         e.AddOutput(sl);
         e.AddOutput(unknown);
@@ -73,6 +78,8 @@ public class ShapeInferenceTests
         Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 4, 8, 3]), sl.Type);
         Assert.Equal(TensorTypeInfo.FromShape(DataType.Int64, [4]), shape.Type);
         Assert.Null(unknown.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 64, 3]), rs.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [batch, 3, 16, 16]), up.Type);
     }
 
     [Fact]
@@ -114,7 +121,10 @@ public class ShapeInferenceTests
         var sq = e.AddNode("Unsqueeze", [x, e.AddInitializer("ax", Longs(0, -1))], name: "u").Outputs[0]!;
         var c = e.AddNode("Concat", [x, x], name: "c", attributes: [A("axis", 1L)]).Outputs[0]!;
         var g = e.AddNode("Gather", [x, e.AddInitializer("i", Of(new long[] { 0, 1, 2 }, 3))], name: "g", attributes: [A("axis", 1L)]).Outputs[0]!;
-        foreach (var v in new[] { y, sq, c, g }) e.AddOutput(v);
+        var flat = e.AddNode("Reshape", [x, e.AddInitializer("t0", Longs(0, -1, 2))], name: "flat").Outputs[0]!;
+        var batchX = e.AddInput("bx", new TensorTypeInfo(DataType.Float, [new Dimension(null, "B"), 16, 5, 5]));
+        var flat2 = e.AddNode("Reshape", [batchX, e.AddInitializer("t1", Longs(-1, 400))], name: "flat2").Outputs[0]!;
+        foreach (var v in new[] { y, sq, c, g, flat, flat2 }) e.AddOutput(v);
 
         ShapeInference.Run(m);
 
@@ -123,5 +133,57 @@ public class ShapeInferenceTests
         Assert.Equal(new TensorTypeInfo(DataType.Float, [1, Dimension.Unknown, 4, 1]), sq.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 8]), c.Type);
         Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 3]), g.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [Dimension.Unknown, 2, 2]), flat.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [new Dimension(null, "B"), 400]), flat2.Type);
+    }
+
+    [Fact]
+    public void DynamicBatchShapeArithmeticKeepsSymbols()
+    {
+        var m = NewModel(out var e);
+        var n = new Dimension(null, "N");
+        var x = e.AddInput("x", new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]));
+        var shape = e.AddNode("Shape", [x], name: "shape").Outputs[0]!;
+        var batch = e.AddNode("Gather", [shape, e.AddInitializer("zero", Tensor<long>.Scalar(0))], name: "g0").Outputs[0]!;
+        var batch1 = e.AddNode("Unsqueeze", [batch, e.AddInitializer("ax", Longs(0))], name: "u").Outputs[0]!;
+        var target = e.AddNode("Concat", [batch1, e.AddInitializer("m1", Longs(-1))], name: "c", attributes: [A("axis", 0L)]).Outputs[0]!;
+        var flat = e.AddNode("Reshape", [x, target], name: "flat").Outputs[0]!;
+        // Slice of the shape: [N, 3] then [N, 3, 16] via Concat, and the known channel count folds to a constant.
+        var head = e.AddNode("Slice", [shape, e.AddInitializer("s0", Longs(0)), e.AddInitializer("s1", Longs(2))], name: "head").Outputs[0]!;
+        var target2 = e.AddNode("Concat", [head, e.AddInitializer("sixteen", Longs(16))], name: "c2", attributes: [A("axis", 0L)]).Outputs[0]!;
+        var r2 = e.AddNode("Reshape", [x, target2], name: "r2").Outputs[0]!;
+        var ch = e.AddNode("Gather", [shape, e.AddInitializer("one", Tensor<long>.Scalar(1))], name: "g1").Outputs[0]!;
+        var zeros = e.AddNode("ConstantOfShape", [shape], name: "zeros").Outputs[0]!;
+        var ex = e.AddNode("Expand", [e.AddInitializer("v", Of(new[] { 1f }, 1)), shape], name: "ex").Outputs[0]!;
+        foreach (var v in new[] { flat, r2, ch, zeros, ex }) e.AddOutput(v);
+
+        ShapeInference.Run(m);
+
+        Assert.Equal(new TensorTypeInfo(DataType.Int64, [1]), batch1.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 48]), flat.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 16]), r2.Type);
+        Assert.Equal(TensorTypeInfo.FromShape(DataType.Int64, []), ch.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), zeros.Type);
+        Assert.Equal(new TensorTypeInfo(DataType.Float, [n, 3, 4, 4]), ex.Type);
+    }
+
+    [Theory]
+    [InlineData("mnist_cntk_opset7.onnx")]
+    [InlineData("iris_mlp_opset11.onnx")]
+    [InlineData("cifar10_winml_tutorial_cnn.onnx")]
+    [InlineData("squeezenet1.0_fp16_opset7.onnx")]
+    public void RealModelsGetEveryValueTypedAndTheDeclaredOutputs(string file)
+    {
+        var m = OnnxModelIO.Load(TestPaths.SharedFile("models", "onnx", file));
+        var declared = m.Graph.Outputs.Select(o => o.Type).ToArray();
+        foreach (var n in m.Graph.Nodes)
+            foreach (var o in n.Outputs)
+                if (o is not null) o.Type = null;
+
+        ShapeInference.Run(m);
+
+        var untyped = m.Graph.Nodes.Where(n => n.Outputs.Any(o => o is not null && o.Type?.Shape is null)).Select(n => n.Describe()).ToList();
+        Assert.True(untyped.Count == 0, "untyped: " + string.Join(", ", untyped));
+        for (int i = 0; i < declared.Length; i++) Assert.Equal(declared[i], m.Graph.Outputs[i].Type);
     }
 }

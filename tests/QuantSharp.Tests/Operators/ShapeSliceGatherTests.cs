@@ -82,6 +82,10 @@ public class ShapeSliceGatherTests
         var yl = Run1("Slice", 13, [l, Of(new[] { -1 }, 1), Of(new[] { int.MinValue }, 1), Of(new[] { 0 }, 1), Of(new[] { -2 }, 1)]);
         Same<long>(Of(new long[] { 40, 20 }, 2), yl);
         Assert.Throws<QuantSharpException>(() => Run1("Slice", 13, [x, Longs(0), Longs(1), Longs(0), Longs(0)]));
+        // An empty axis stays empty for either step sign.
+        var empty = new Tensor<float>([0, 3]);
+        Assert.Equal([0, 3], Run1("Slice", 13, [empty, Longs(-1), Longs(long.MinValue), Longs(0), Longs(-1)]).Shape);
+        Assert.Equal([0, 2], Run1("Slice", 13, [empty, Longs(0, 1), Longs(5, 3), Longs(0, 1)]).Shape);
     }
 
     private static float[] GatherReference(Tensor<float> x, long[] idx, int[] idxShape, int axis, out int[] shape)

@@ -86,3 +86,54 @@ public class ShapeTransposeTests
         Assert.Throws<QuantSharpException>(() => Run1("Transpose", 13, [Seq(2, 3)], A("perm", new long[] { 0, 0 })));
     }
 }
+
+public class ShapeSpaceDepthTests
+{
+    [Theory]
+    [InlineData("DCR")]
+    [InlineData("CRD")]
+    public void DepthToSpaceMatchesDefinition(string mode)
+    {
+        int n = 2, c = 8, h = 3, w = 2, b = 2, oc = 2;
+        var x = Seq(n, c, h, w);
+        var y = Run1("DepthToSpace", 13, [x], A("blocksize", (long)b), A("mode", mode));
+        Assert.Equal([n, oc, h * b, w * b], y.Shape);
+        for (int o = 0; o < y.Length; o++)
+        {
+            var oi = Unravel(o, y.Shape);
+            int i = oi[2] % b, j = oi[3] % b;
+            // DCR: channel (i·b + j)·oc + c; CRD: channel c·b² + i·b + j.
+            int ch = mode == "DCR" ? (i * b + j) * oc + oi[1] : oi[1] * b * b + i * b + j;
+            Assert.Equal(x.Data[Ravel([oi[0], ch, oi[2] / b, oi[3] / b], x.Shape)], y.As<float>().Data[o]);
+        }
+    }
+
+    [Fact]
+    public void SpaceToDepthInvertsDepthToSpaceDcr()
+    {
+        var x = Seq(1, 3, 4, 6);
+        var s = Run1("SpaceToDepth", 13, [x], A("blocksize", 2L));
+        Assert.Equal([1, 12, 2, 3], s.Shape);
+        var back = Run1("DepthToSpace", 13, [s], A("blocksize", 2L));
+        Assert.Equal(x.Data, back.As<float>().Data);
+    }
+
+    [Fact]
+    public void GatherNDWithAndWithoutBatchDims()
+    {
+        var x = Seq(2, 3, 4);
+        var idx = Of(new long[] { 1, 2, 0, -1 }, 2, 2);
+        var y = Run1("GatherND", 13, [x, idx]);
+        Assert.Equal([2, 4], y.Shape);
+        for (int t = 0; t < 2; t++)
+            for (int k = 0; k < 4; k++)
+            {
+                long a = idx.Data[t * 2], bb = idx.Data[t * 2 + 1];
+                if (bb < 0) bb += 3;
+                Assert.Equal(x.Data[(a * 3 + bb) * 4 + k], y.As<float>().Data[t * 4 + k]);
+            }
+        var yb = Run1("GatherND", 13, [x, Of(new long[] { 2, 0 }, 2, 1)], A("batch_dims", 1L));
+        Assert.Equal([2, 4], yb.Shape);
+        Assert.Equal(x.Data.Skip(8).Take(4).Concat(x.Data.Skip(12).Take(4)), yb.As<float>().Data);
+    }
+}

@@ -45,6 +45,11 @@ public class DequantizeLinearTests
         Assert.Equal(DataType.Float16, yh.DataType);
         Assert.Equal(q.Select((v, i) => (Half)((float)(v - zp[i % 4]) * (float)sh.Data[i % 4])), yh.As<Half>().Data);
 
+        // output_dtype float16 with a float scale.
+        var yo = Run1("DequantizeLinear", [Ints(DataType.UInt8, q, shape), F(s, 4), Ints(DataType.UInt8, zp, 4)], [A("axis", 1), A("output_dtype", (long)DataType.Float16)], opset: 23);
+        Assert.Equal(DataType.Float16, yo.DataType);
+        Assert.Equal(q.Select((v, i) => (Half)((float)(v - zp[i % 4]) * s[i % 4])), yo.As<Half>().Data);
+
         // output_dtype overrides the scale's type.
         var yf = Run1("DequantizeLinear", [Ints(DataType.UInt8, q, shape), sh, Ints(DataType.UInt8, zp, 4)], [A("axis", 1), A("output_dtype", (long)DataType.Float)], opset: 23);
         Assert.Equal(DataType.Float, yf.DataType);

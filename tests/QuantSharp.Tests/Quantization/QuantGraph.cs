@@ -50,6 +50,8 @@ internal static class QuantGraph
         var model = new Model(g);
         model.SetOpset("", opset);
         if (domain.Length > 0) model.SetOpset(domain, 1);
+        // Declared output types, as a model file would carry them (float16 outputs then stay float16).
+        ShapeInference.Run(model);
         return model;
     }
 

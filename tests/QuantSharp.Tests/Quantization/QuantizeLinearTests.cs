@@ -133,12 +133,14 @@ public class QuantizeLinearTests
     {
         var r = new Random(3);
         var xs = RandomFloats(r, 40, -50f, 50f);
-        // float16 x and scale: the quotient is rounded to float16 before rounding to an integer.
+        // float16 x and scale: the quotient is rounded to float16 before rounding to an integer (the session computes
+        // float16 models in float32 but keeps QuantizeLinear's division precision), as a graph input or a constant.
         var xh = new Tensor<Half>(xs.Select(v => (Half)v).ToArray(), [40]);
         var sh = new Tensor<Half>([(Half)0.3f], []);
-        var yh = Run1("QuantizeLinear", [xh, sh, Ints(DataType.Int8, [3])]);
-        var wantH = xh.Data.Select(v => { var q = (double)(Half)((float)v / (float)sh.Data[0]); return (int)Math.Clamp(Math.Round(q, MidpointRounding.ToEven) + 3, -128, 127); });
-        Assert.Equal(wantH, IntsOf(yh));
+        var wantH = xh.Data.Select(v => { var q = (double)(Half)((float)v / (float)sh.Data[0]); return (int)Math.Clamp(Math.Round(q, MidpointRounding.ToEven) + 3, -128, 127); }).ToArray();
+        Assert.Equal(wantH, IntsOf(Run1("QuantizeLinear", [xh, sh, Ints(DataType.Int8, [3])])));
+        Assert.Equal(wantH, IntsOf(Run1("QuantizeLinear", [xh, sh, Ints(DataType.Int8, [3])], constants: [1, 2])));
+        Assert.Equal(wantH, IntsOf(Run1("QuantizeLinear", [xh, sh, Ints(DataType.Int8, [3])], [A("precision", (long)DataType.Float16)], opset: 25)));
         // float16 x with a float scale divides in float32.
         var yhf = Run1("QuantizeLinear", [xh, FScalar(0.3f), Ints(DataType.Int8, [3])]);
         Assert.Equal(xh.Data.Select(v => RefQuantize((float)v, 0.3f, 3, DataType.Int8)), IntsOf(yhf));
@@ -151,6 +153,18 @@ public class QuantizeLinearTests
         var xi = Ints(DataType.Int32, [-1000, -5, 0, 5, 7, 1000], 6);
         var yi = Run1("QuantizeLinear", [xi, FScalar(2f), Ints(DataType.Int8, [1])], opset: 10);
         Assert.Equal(IntsOf(xi).Select(v => RefQuantize(v, 2f, 1, DataType.Int8)), IntsOf(yi));
+    }
+
+    [Fact]
+    public void PrecisionAttributeRoundsTheQuotient()
+    {
+        var r = new Random(6);
+        var x = RandomFloats(r, 64, -100f, 100f);
+        var y = Run1("QuantizeLinear", [F(x, 64), FScalar(0.37f), Ints(DataType.Int16, [0])], [A("precision", (long)DataType.Float16)], opset: 25);
+        // Division in float16: both operands are rounded to float16, then the quotient.
+        float s16 = (float)(Half)0.37f;
+        var want = x.Select(v => (int)Math.Round((double)(Half)((float)(Half)v / s16), MidpointRounding.ToEven));
+        Assert.Equal(want, IntsOf(y));
     }
 
     [Fact]

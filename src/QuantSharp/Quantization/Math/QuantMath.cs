@@ -75,9 +75,10 @@ public static class QuantMath
 
     /// <summary>
     /// Rounds a real value to the precision of <paramref name="precision"/> (float, float16, bfloat16; double
-    /// leaves it unchanged). Used to emulate a division carried out in that type: the correctly rounded double
-    /// quotient rounded once more equals the correctly rounded quotient in the narrower type, because double has
-    /// more than twice the narrower types' mantissa bits plus two.
+    /// leaves it unchanged). Used to emulate a division carried out in that type: for operands already in the
+    /// narrower type, the correctly rounded double quotient rounded once more equals the correctly rounded quotient
+    /// in that type, because double has at least twice its mantissa bits plus two. (Operands in a wider type must
+    /// be rounded to the narrow type first; otherwise the double rounding is not innocuous.)
     /// </summary>
     public static double RoundToPrecision(double v, DataType precision) => precision switch
     {

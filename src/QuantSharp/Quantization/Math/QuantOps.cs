@@ -58,65 +58,84 @@ public static class QuantOps
     public static void Quantize(ReadOnlySpan<float> x, Span<int> q, float scale, int zeroPoint, int qmin, int qmax)
     {
         CheckLengths(x.Length, q.Length);
+        int i = Vector512.IsHardwareAccelerated ? Quantize512(x, q, scale, zeroPoint, qmin, qmax)
+            : Vector256.IsHardwareAccelerated ? Quantize256(x, q, scale, zeroPoint, qmin, qmax) : 0;
+        for (; i < x.Length; i++) q[i] = QuantizeValue(x[i], scale, zeroPoint, qmin, qmax);
+    }
+
+    /// <summary>Vector512 body of <see cref="Quantize(ReadOnlySpan{float}, Span{int}, float, int, int, int)"/>; returns how many elements it did.</summary>
+    internal static int Quantize512(ReadOnlySpan<float> x, Span<int> q, float scale, int zeroPoint, int qmin, int qmax)
+    {
         int i = 0;
-        float lo = qmin - zeroPoint, hi = qmax - zeroPoint;
         ref float xs = ref MemoryMarshal.GetReference(x);
         ref int qs = ref MemoryMarshal.GetReference(q);
-        if (Vector512.IsHardwareAccelerated && x.Length >= Vector512<float>.Count)
+        var vs = Vector512.Create(scale);
+        var vlo = Vector512.Create((float)(qmin - zeroPoint));
+        var vhi = Vector512.Create((float)(qmax - zeroPoint));
+        var vz = Vector512.Create(zeroPoint);
+        for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
         {
-            var vs = Vector512.Create(scale);
-            var vlo = Vector512.Create(lo);
-            var vhi = Vector512.Create(hi);
-            var vz = Vector512.Create(zeroPoint);
-            for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var v = Vector512.LoadUnsafe(ref xs, (nuint)i);
-                v = Vector512.ConditionalSelect(Vector512.Equals(v, v), v, Vector512<float>.Zero); // NaN → 0 → zero point
-                var r = Vector512.Round(v / vs);
-                r = Vector512.Min(Vector512.Max(r, vlo), vhi);
-                (Vector512.ConvertToInt32(r) + vz).StoreUnsafe(ref qs, (nuint)i);
-            }
+            var v = Vector512.LoadUnsafe(ref xs, (nuint)i);
+            v = Vector512.ConditionalSelect(Vector512.Equals(v, v), v, Vector512<float>.Zero); // NaN → 0 → zero point
+            var r = Vector512.Round(v / vs);
+            r = Vector512.Min(Vector512.Max(r, vlo), vhi);
+            (Vector512.ConvertToInt32(r) + vz).StoreUnsafe(ref qs, (nuint)i);
         }
-        else if (Vector256.IsHardwareAccelerated && x.Length >= Vector256<float>.Count)
+        return i;
+    }
+
+    /// <summary>Vector256 body of the per-tensor quantization; returns how many elements it did.</summary>
+    internal static int Quantize256(ReadOnlySpan<float> x, Span<int> q, float scale, int zeroPoint, int qmin, int qmax)
+    {
+        int i = 0;
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref int qs = ref MemoryMarshal.GetReference(q);
+        var vs = Vector256.Create(scale);
+        var vlo = Vector256.Create((float)(qmin - zeroPoint));
+        var vhi = Vector256.Create((float)(qmax - zeroPoint));
+        var vz = Vector256.Create(zeroPoint);
+        for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
         {
-            var vs = Vector256.Create(scale);
-            var vlo = Vector256.Create(lo);
-            var vhi = Vector256.Create(hi);
-            var vz = Vector256.Create(zeroPoint);
-            for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.LoadUnsafe(ref xs, (nuint)i);
-                v = Vector256.ConditionalSelect(Vector256.Equals(v, v), v, Vector256<float>.Zero); // NaN → 0 → zero point
-                var r = Vector256.Round(v / vs);
-                r = Vector256.Min(Vector256.Max(r, vlo), vhi);
-                (Vector256.ConvertToInt32(r) + vz).StoreUnsafe(ref qs, (nuint)i);
-            }
+            var v = Vector256.LoadUnsafe(ref xs, (nuint)i);
+            v = Vector256.ConditionalSelect(Vector256.Equals(v, v), v, Vector256<float>.Zero); // NaN → 0 → zero point
+            var r = Vector256.Round(v / vs);
+            r = Vector256.Min(Vector256.Max(r, vlo), vhi);
+            (Vector256.ConvertToInt32(r) + vz).StoreUnsafe(ref qs, (nuint)i);
         }
-        for (; i < x.Length; i++) q[i] = QuantizeValue(x[i], scale, zeroPoint, qmin, qmax);
+        return i;
     }
 
     /// <summary>Per-tensor dequantization, vectorised; (q − zp) is exact in float32 for |q − zp| &lt; 2^24, so it matches the scalar loop.</summary>
     public static void Dequantize(ReadOnlySpan<int> q, Span<float> y, float scale, int zeroPoint)
     {
         CheckLengths(q.Length, y.Length);
+        int i = Vector512.IsHardwareAccelerated ? Dequantize512(q, y, scale, zeroPoint)
+            : Vector256.IsHardwareAccelerated ? Dequantize256(q, y, scale, zeroPoint) : 0;
+        for (; i < q.Length; i++) y[i] = DequantizeValue(q[i], scale, zeroPoint);
+    }
+
+    internal static int Dequantize512(ReadOnlySpan<int> q, Span<float> y, float scale, int zeroPoint)
+    {
         int i = 0;
         ref int qs = ref MemoryMarshal.GetReference(q);
         ref float ys = ref MemoryMarshal.GetReference(y);
-        if (Vector512.IsHardwareAccelerated && q.Length >= Vector512<int>.Count)
-        {
-            var vs = Vector512.Create(scale);
-            var vz = Vector512.Create(zeroPoint);
-            for (; i <= q.Length - Vector512<int>.Count; i += Vector512<int>.Count)
-                (Vector512.ConvertToSingle(Vector512.LoadUnsafe(ref qs, (nuint)i) - vz) * vs).StoreUnsafe(ref ys, (nuint)i);
-        }
-        else if (Vector256.IsHardwareAccelerated && q.Length >= Vector256<int>.Count)
-        {
-            var vs = Vector256.Create(scale);
-            var vz = Vector256.Create(zeroPoint);
-            for (; i <= q.Length - Vector256<int>.Count; i += Vector256<int>.Count)
-                (Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref qs, (nuint)i) - vz) * vs).StoreUnsafe(ref ys, (nuint)i);
-        }
-        for (; i < q.Length; i++) y[i] = DequantizeValue(q[i], scale, zeroPoint);
+        var vs = Vector512.Create(scale);
+        var vz = Vector512.Create(zeroPoint);
+        for (; i <= q.Length - Vector512<int>.Count; i += Vector512<int>.Count)
+            (Vector512.ConvertToSingle(Vector512.LoadUnsafe(ref qs, (nuint)i) - vz) * vs).StoreUnsafe(ref ys, (nuint)i);
+        return i;
+    }
+
+    internal static int Dequantize256(ReadOnlySpan<int> q, Span<float> y, float scale, int zeroPoint)
+    {
+        int i = 0;
+        ref int qs = ref MemoryMarshal.GetReference(q);
+        ref float ys = ref MemoryMarshal.GetReference(y);
+        var vs = Vector256.Create(scale);
+        var vz = Vector256.Create(zeroPoint);
+        for (; i <= q.Length - Vector256<int>.Count; i += Vector256<int>.Count)
+            (Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref qs, (nuint)i) - vz) * vs).StoreUnsafe(ref ys, (nuint)i);
+        return i;
     }
 
     /// <summary>Quantizes <paramref name="x"/> of <paramref name="shape"/> with parameters of any granularity and code kind.</summary>

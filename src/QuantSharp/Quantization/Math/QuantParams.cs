@@ -5,7 +5,8 @@ namespace QuantSharp.Quantization.Math;
 /// <summary>
 /// Scales and zero points of a scheme, laid out as ONNX QuantizeLinear/DequantizeLinear expect them:
 /// <see cref="ParamShape"/> is [] per tensor, [C] per axis, and the input's shape with the axis dimension
-/// replaced by ceil(D / block_size) for blocked granularity (row-major).
+/// replaced by ceil(D / block_size) for blocked granularity (row-major). Record equality compares the arrays by
+/// reference; compare <see cref="Scale"/> and <see cref="ZeroPoint"/> element-wise.
 /// </summary>
 public sealed record QuantParams(QuantScheme Scheme, float[] Scale, int[] ZeroPoint, int[] ParamShape)
 {
@@ -136,4 +137,8 @@ public sealed record QuantParams(QuantScheme Scheme, float[] Scale, int[] ZeroPo
 
     /// <summary>The scales as a float tensor of <see cref="ParamShape"/> (an ONNX y_scale / x_scale initializer).</summary>
     public Tensor<float> ScaleTensor() => new((float[])Scale.Clone(), (int[])ParamShape.Clone());
+
+    /// <summary>The zero points as a tensor of the scheme's storage type and <see cref="ParamShape"/> (an ONNX y_zero_point).</summary>
+    public Tensor ZeroPointTensor() =>
+        QuantOps.ToStorage(new Tensor<int>((int[])ZeroPoint.Clone(), (int[])ParamShape.Clone()), Scheme);
 }

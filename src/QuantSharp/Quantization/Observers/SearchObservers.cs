@@ -12,10 +12,11 @@ namespace QuantSharp.Quantization.Observers;
 /// <item>Q: bins [0, i) (without the outliers) merged into L groups of ⌊i / L⌋ bins (the last group also takes the
 ///   remainder), each group's total spread evenly over the group's bins that are non-zero in the histogram
 ///   (empty bins stay empty);</item>
-/// <item>P and Q are normalised to sum 1 and smoothed: every zero entry gets ε = 0.0001 and the non-zero entries
-///   give back ε · zeros / non-zeros each (a candidate where that would exhaust the mass is skipped);</item>
-/// <item>KL(P‖Q) = Σ p · ln(p / q).</item>
+/// <item>P and Q (as counts) are smoothed: every zero entry gets ε = 0.0001 and every non-zero entry gives back
+///   ε · zeros / non-zeros (a candidate where an entry would drop to ≤ 0 is skipped);</item>
+/// <item>both are normalised to sum 1 and KL(P‖Q) = Σ p · ln(p / q).</item>
 /// </list>
+/// (For an asymmetric scheme and non-negative data L is the full qmax − qmin + 1, e.g. 256 for uint8 after a ReLU.)
 /// The threshold is t = i* · w (the upper edge of the last kept bin) for the i* with the smallest KL (the
 /// smallest such i on ties). If L ≥ H there is nothing to choose and t = max |x|. The range is then
 /// [max(min, −t), min(max, t)].
@@ -29,7 +30,11 @@ public sealed class EntropyObserver : HistogramObserver
     public override (double Min, double Max) ComputeRange(QuantScheme scheme)
     {
         if (Histogram.Count == 0) return (0, 0);
-        return SymmetricClip(FindThreshold(Levels(scheme)).Threshold);
+        // Non-negative data under an asymmetric scheme spends all codes on [0, t].
+        int levels = !scheme.Symmetric && scheme.Code == QuantCode.Uniform && Histogram.Min >= 0
+            ? scheme.QMax - scheme.QMin + 1
+            : Levels(scheme);
+        return SymmetricClip(FindThreshold(levels).Threshold);
     }
 
     /// <summary>Quantized levels on one side of zero: (qmax − qmin + 1) / 2, at least 1.</summary>
@@ -90,22 +95,19 @@ public sealed class EntropyObserver : HistogramObserver
 
     private static bool NormaliseAndSmooth(Span<double> d)
     {
-        double sum = 0;
         int zeros = 0;
         foreach (double v in d)
-        {
-            sum += v;
             if (v == 0) zeros++;
-        }
-        if (sum <= 0) return false;
         int nonZero = d.Length - zeros;
-        double give = zeros == 0 ? 0 : SmoothingEpsilon * zeros / nonZero;
+        if (nonZero == 0) return false;
+        double give = SmoothingEpsilon * zeros / nonZero, sum = 0;
         for (int j = 0; j < d.Length; j++)
         {
-            double v = d[j] / sum;
-            d[j] = v == 0 ? SmoothingEpsilon : v - give;
+            d[j] = d[j] == 0 ? SmoothingEpsilon : d[j] - give;
             if (d[j] <= 0) return false;
+            sum += d[j];
         }
+        for (int j = 0; j < d.Length; j++) d[j] /= sum;
         return true;
     }
 }

@@ -3,9 +3,9 @@ namespace QuantSharp.Quantization.Observers;
 /// <summary>
 /// A fixed-size histogram of finite values over a range symmetric about zero, [−R, R], built from a stream of
 /// batches in bounded memory. There are <see cref="BinCount"/> bins (even), <see cref="HalfBins"/> on each side,
-/// of width w = R / HalfBins; a value x ≥ 0 falls in bin HalfBins + ⌊x / w⌋ and x &lt; 0 in HalfBins − 1 − ⌊−x / w⌋
-/// (both clamped to the outermost bin), so folding bin HalfBins + j with bin HalfBins − 1 − j gives exactly the
-/// histogram of |x| over [0, R] (TensorRT's 2048-bin |x| histogram is the fold of a 4096-bin one).
+/// of width w = R / HalfBins; with m = ⌈|x| / w⌉ − 1 (m = 0 for x = 0), x ≥ 0 falls in bin HalfBins + m (covering
+/// (m·w, (m + 1)·w]) and x &lt; 0 in HalfBins − 1 − m, so folding bin HalfBins + j with bin HalfBins − 1 − j gives
+/// exactly the histogram of |x| over [0, R] (TensorRT's 2048-bin |x| histogram is the fold of a 4096-bin one).
 /// <para>
 /// Range: R is the first batch's max |x|. When a later batch holds a larger |x|, R is doubled as often as needed
 /// (R' = R · 2^k) and every 2^k adjacent old bins are added into one new bin; as both grids are anchored at 0 the
@@ -44,7 +44,7 @@ public sealed class StreamingHistogram
     public double Max { get; private set; } = double.NegativeInfinity;
     public double MaxAbs => Count == 0 ? 0 : System.Math.Max(-Min, Max);
 
-    /// <summary>Signed counts, bin b covering [−R + b·w, −R + (b + 1)·w). A copy.</summary>
+    /// <summary>Signed counts, bin b covering −R + b·w … −R + (b + 1)·w. A copy.</summary>
     public double[] Counts()
     {
         var c = (double[])_counts.Clone();
@@ -52,7 +52,7 @@ public sealed class StreamingHistogram
         return c;
     }
 
-    /// <summary>Counts of |x|: bin j covers [j·w, (j + 1)·w), j &lt; HalfBins.</summary>
+    /// <summary>Counts of |x|: bin j covers (j·w, (j + 1)·w] (bin 0 also holds the zeros), j &lt; HalfBins.</summary>
     public double[] AbsCounts()
     {
         int h = HalfBins;
@@ -96,9 +96,12 @@ public sealed class StreamingHistogram
         }
     }
 
-    private static int BinOf(double v, double invWidth, int h) => v >= 0
-        ? h + (int)System.Math.Min(v * invWidth, h - 1)
-        : h - 1 - (int)System.Math.Min(-v * invWidth, h - 1);
+    /// <summary>Bins are closed towards ±R: m = ⌈|x| / w⌉ − 1 (0 for x = 0), so |x| = R lands in the outermost bin without clamping and still nests after growth.</summary>
+    private static int BinOf(double v, double invWidth, int h)
+    {
+        int m = System.Math.Clamp((int)System.Math.Ceiling(System.Math.Abs(v) * invWidth) - 1, 0, h - 1);
+        return v >= 0 ? h + m : h - 1 - m;
+    }
 
     /// <summary>Grows R by powers of two until it covers <paramref name="maxAbs"/> (sets R on the first non-zero value).</summary>
     private void EnsureRange(double maxAbs)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using QuantSharp.Graph;
@@ -27,6 +28,7 @@ public static class ActivationMath
         Q9 = -0.00014741614272484327f, Q10 = 9.629120197847858e-05f, Q11 = -3.5664178823206306e-05f;
 
     /// <summary>y = erf(x); max relative error about 1e-7 (a few float ulps). x and y may be the same span.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Erf(ReadOnlySpan<float> x, Span<float> y)
     {
         Span<float> e = stackalloc float[Block];
@@ -36,17 +38,17 @@ public static class ActivationMath
             var xs = x.Slice(start, n);
             var ys = y.Slice(start, n);
             var es = e[..n];
-            // es = exp(−min(|x|,4)²), needed by the |x| ≥ 1 branch.
-            for (int i = 0; i < n; i++)
-            {
-                float a = MathF.Min(MathF.Abs(xs[i]), 4f);
-                es[i] = -a * a;
-            }
+            // es = exp(−min(|x|,4)²), needed by the |x| ≥ 1 branch (NaN lanes are fixed up in ErfCombine).
+            TensorPrimitives.Abs(xs, es);
+            TensorPrimitives.Min(es, 4f, es);
+            TensorPrimitives.Multiply(es, es, es);
+            TensorPrimitives.Negate(es, es);
             TensorPrimitives.Exp(es, es);
             ErfCombine(xs, es, ys);
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ErfCombine(ReadOnlySpan<float> x, ReadOnlySpan<float> e, Span<float> y)
     {
         int i = 0;
@@ -145,6 +147,7 @@ public static class ActivationMath
     /// y = 1/(1+e^−x), stable for large |x|: with e = exp(−|x|) ∈ (0,1], y = 1/(1+e) for x ≥ 0 and e/(1+e)
     /// for x &lt; 0, so no overflow and tiny results keep their relative precision.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
     {
         Span<float> e = stackalloc float[Block];
@@ -185,6 +188,7 @@ public static class ActivationMath
     }
 
     /// <summary>GELU, exact form 0.5·x·(1 + erf(x/√2)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gelu(ReadOnlySpan<float> x, Span<float> y)
     {
         Span<float> t = stackalloc float[Block];
@@ -203,6 +207,7 @@ public static class ActivationMath
     }
 
     /// <summary>GELU, tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y)
     {
         Span<float> t = stackalloc float[Block];
@@ -261,6 +266,7 @@ public sealed class LeakyReluKernel : UnaryKernel
 
     public override void Initialize(KernelInitContext ctx) => _alpha = Node.GetFloat("alpha", 0.01f);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Apply(ReadOnlySpan<float> x, Span<float> y)
     {
         int i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using QuantSharp.Graph;
@@ -196,16 +197,19 @@ public sealed class PReluKernel : NumericBinaryKernel
 
     private readonly struct PReluOp<TE> : IBinaryOp<TE, TE> where TE : INumber<TE>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Apply(ReadOnlySpan<TE> a, ReadOnlySpan<TE> b, Span<TE> y)
         {
             for (int i = 0; i < y.Length; i++) y[i] = a[i] < TE.Zero ? a[i] * b[i] : a[i];
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Apply(ReadOnlySpan<TE> a, TE b, Span<TE> y)
         {
             for (int i = 0; i < y.Length; i++) y[i] = a[i] < TE.Zero ? a[i] * b : a[i];
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Apply(TE a, ReadOnlySpan<TE> b, Span<TE> y)
         {
             for (int i = 0; i < y.Length; i++) y[i] = a < TE.Zero ? a * b[i] : a;

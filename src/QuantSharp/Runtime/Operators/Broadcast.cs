@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
 
@@ -101,10 +102,8 @@ public sealed class BroadcastPlan
     /// <summary>Stride of input <paramref name="input"/> along a run: 1 (contiguous) or 0 (one value repeated).</summary>
     public int InnerStride(int input) => _strides[input][^1];
 
-    /// <summary>True when every input already has the output's shape (one run, all contiguous).</summary>
-    public bool AllSameShape => _dims.Length == 1 && _strides.All(s => s[0] == 1 || OutputLength <= 1);
-
     /// <summary>Calls <paramref name="action"/> for every run that intersects output elements [start, end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ForEachRun(int start, int end, BroadcastRunAction action)
     {
         if (start >= end) return;

@@ -21,6 +21,11 @@ public static class Conversions
     {
         if (src.Length != dst.Length)
             throw new QuantSharpException($"cannot convert {src} into {dst}: element counts differ");
+        if (dst.DataType is DataType.Int4 or DataType.UInt4 && src.DataType != dst.DataType)
+        {
+            ToNibbles(src, dst);
+            return;
+        }
         if (src.DataType == dst.DataType || (src.Buffer.GetType() == dst.Buffer.GetType() && src.DataType != DataType.String))
         {
             Array.Copy(src.Buffer, dst.Buffer, src.Length);
@@ -44,6 +49,21 @@ public static class Conversions
             case Tensor<string> s: FromStrings(s.Data, dst); break;
             default: throw new QuantSharpException($"cannot convert from {DataTypes.Name(src.DataType)}");
         }
+    }
+
+    /// <summary>
+    /// To int4/uint4 (held one value per byte): convert to int32 as for any integer target, then keep the low
+    /// 4 bits, sign-extended for int4 (so 8 → −8 and −9 → 7, as ONNX's reference does).
+    /// </summary>
+    private static void ToNibbles(Tensor src, Tensor dst)
+    {
+        var tmp = new Tensor<int>((int[])src.Shape.Clone());
+        Convert(src, tmp);
+        if (dst is Tensor<sbyte> s4 && dst.DataType == DataType.Int4)
+            for (int i = 0; i < tmp.Length; i++) s4.Data[i] = (sbyte)(((tmp.Data[i] & 0xF) ^ 8) - 8);
+        else if (dst is Tensor<byte> u4)
+            for (int i = 0; i < tmp.Length; i++) u4.Data[i] = (byte)(tmp.Data[i] & 0xF);
+        else throw new QuantSharpException($"cannot convert to {DataTypes.Name(dst.DataType)}");
     }
 
     /// <summary>A new tensor of dtype <paramref name="to"/> holding <paramref name="src"/>'s values converted.</summary>
@@ -200,7 +220,7 @@ public static class Conversions
 
     internal static void CheckSupported(DataType dt, Node node)
     {
-        if (dt is DataType.Undefined or DataType.Complex64 or DataType.Complex128 or DataType.UInt4 or DataType.Int4
+        if (dt is DataType.Undefined or DataType.Complex64 or DataType.Complex128
             or DataType.Float8E4M3FN or DataType.Float8E4M3FNUZ or DataType.Float8E5M2 or DataType.Float8E5M2FNUZ or DataType.Float4E2M1)
             throw new QuantSharpException($"node {node.Describe()}: Cast to or from {DataTypes.Name(dt)} is not supported");
     }

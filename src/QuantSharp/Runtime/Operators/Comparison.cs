@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
@@ -14,16 +15,19 @@ public interface IPredicate<T>
 
 public readonly struct CompareOp<T, TPred> : IBinaryOp<T, bool> where TPred : IPredicate<T>
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<bool> y)
     {
         for (int i = 0; i < y.Length; i++) y[i] = TPred.Test(a[i], b[i]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<T> a, T b, Span<bool> y)
     {
         for (int i = 0; i < y.Length; i++) y[i] = TPred.Test(a[i], b);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(T a, ReadOnlySpan<T> b, Span<bool> y)
     {
         for (int i = 0; i < y.Length; i++) y[i] = TPred.Test(a, b[i]);
@@ -233,6 +237,7 @@ public sealed class WhereKernel : OpKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Select<T>(KernelContext ctx, BroadcastPlan plan, bool[] c, T[] x, T[] y, T[] o)
     {
         int sc = plan.InnerStride(0), sx = plan.InnerStride(1), sy = plan.InnerStride(2);

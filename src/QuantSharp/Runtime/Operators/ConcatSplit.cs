@@ -156,6 +156,8 @@ public sealed class SplitKernel : MovementKernel
             sizes = Movement.ToLongs(splitConst, "Split split").Select(v => (int)v).ToArray();
         else if (t.Shape[axis].Value is long dim && !splitIsInput)
             sizes = Sizes((int)dim, outputs, _ => null);
+        else if (!splitIsInput && OpsetVersion < 13 && Node.GetInts("split") is { } attr && attr.Length == outputs)
+            sizes = attr.Select(v => (int)v).ToArray();
         for (int k = 0; k < outputs; k++)
         {
             var dims = (Dimension[])t.Shape.Clone();

@@ -65,43 +65,80 @@ public sealed class ConvKernel : OpKernel
             return;
         }
 
-        int kg = cg * win.KernelSize, inS = win.InputSize, outS = win.OutputSize;
+        int kg = cg * win.KernelSize, outS = win.OutputSize;
         bool direct = win.KernelSize == 1 && !geo.HasPadding && geo.Strides.All(s => s == 1);
         var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
-        float[]? col = direct ? null : ctx.RentScratch<float>(kg * outS);
+        // The column matrix is built for a slab of output positions at a time so that it (and its packed copy)
+        // stays within a few MB however large the image is.
+        int chunk = direct ? outS : Math.Clamp(ColumnBudget / Math.Max(1, kg) / 512 * 512, 512, Math.Max(512, outS));
+        chunk = Math.Min(chunk, outS);
+        var job = new GroupJob(geo, win, x.Data, w.Data, b?.Data, y.Data, packed, direct, chunk);
+        int tasks = geo.Batch * geo.Group;
+        if (ctx.Threads > 1 && tasks >= ctx.Threads)
+        {
+            // Enough (image, group) pairs to keep every thread busy: one pair per task, serial inside.
+            ctx.ParallelFor(tasks, 1, (s, e) =>
+            {
+                float[]? col = direct ? null : ctx.RentScratch<float>(kg * chunk);
+                try { for (int t = s; t < e; t++) job.Run(t / geo.Group, t % geo.Group, col, null); }
+                finally { if (col is not null) ctx.ReturnScratch(col); }
+            });
+            return;
+        }
+        float[]? scratch = direct ? null : ctx.RentScratch<float>(kg * chunk);
         try
         {
-            for (int n = 0; n < geo.Batch; n++)
-            {
-                for (int g = 0; g < geo.Group; g++)
-                {
-                    var ySpan = y.Data.AsSpan((n * geo.OutputChannels + g * mg) * outS, mg * outS);
-                    if (b is not null)
-                        for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(b.Data[g * mg + m]);
-                    var xg = x.Data.AsSpan((n * geo.InputChannels + g * cg) * inS, cg * inS);
-                    ReadOnlySpan<float> bMat;
-                    if (direct) bMat = xg;
-                    else
-                    {
-                        var colArr = col!;
-                        var xArr = x.Data;
-                        int xOff = (n * geo.InputChannels + g * cg) * inS;
-                        ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (s, e) =>
-                            ConvKernels.Im2Col(win, xArr.AsSpan(xOff, cg * inS), colArr, s, e));
-                        bMat = colArr.AsSpan(0, kg * outS);
-                    }
-                    if (packed is not null)
-                        Sgemm.Multiply(packed[g], false, outS, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
-                    else
-                        Sgemm.Multiply(false, false, mg, outS, kg, w.Data.AsSpan(g * mg * kg, mg * kg), kg, bMat, outS, ySpan, outS, 1f, b is not null, ctx.Threads);
-                }
-            }
+            for (int t = 0; t < tasks; t++) job.Run(t / geo.Group, t % geo.Group, scratch, ctx);
         }
         finally
         {
-            if (col is not null) ctx.ReturnScratch(col);
+            if (scratch is not null) ctx.ReturnScratch(scratch);
         }
     }
+
+    /// <summary>
+    /// One (image, group) GEMM: Y_g = W_g · col (+ bias), in slabs of output positions. With a context, im2col and
+    /// the GEMM use its threads; without, they run on the calling thread.
+    /// </summary>
+    private sealed record GroupJob(ConvGeometry Geo, Window3D Win, float[] X, float[] W, float[]? B, float[] Y,
+        SgemmPackedA[]? Packed, bool Direct, int Chunk)
+    {
+        public void Run(int n, int g, float[]? col, KernelContext? ctx)
+        {
+            int cg = Geo.InputChannelsPerGroup, mg = Geo.OutputChannelsPerGroup;
+            int kg = cg * Win.KernelSize, inS = Win.InputSize, outS = Win.OutputSize;
+            int threads = ctx?.Threads ?? 1;
+            var ySpan = Y.AsSpan((n * Geo.OutputChannels + g * mg) * outS, mg * outS);
+            if (B is not null)
+                for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(B[g * mg + m]);
+            int xOff = (n * Geo.InputChannels + g * cg) * inS;
+            for (int c0 = 0; c0 < outS; c0 += Chunk)
+            {
+                int width = Math.Min(Chunk, outS - c0);
+                ReadOnlySpan<float> bMat;
+                if (Direct) bMat = X.AsSpan(xOff, cg * inS);
+                else
+                {
+                    var colArr = col!;
+                    int start = c0, end = c0 + width;
+                    var win = Win;
+                    var x = X;
+                    if (ctx is null) ConvKernels.Im2Col(win, x.AsSpan(xOff, cg * inS), colArr, 0, kg, start, end);
+                    else ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, width)), (s, e) =>
+                        ConvKernels.Im2Col(win, x.AsSpan(xOff, cg * inS), colArr, s, e, start, end));
+                    bMat = colArr.AsSpan(0, kg * width);
+                }
+                var yChunk = ySpan[c0..];
+                if (Packed is not null)
+                    Sgemm.Multiply(Packed[g], false, width, bMat, width, yChunk, outS, 1f, B is not null, threads);
+                else
+                    Sgemm.Multiply(false, false, mg, width, kg, W.AsSpan(g * mg * kg, mg * kg), kg, bMat, width, yChunk, outS, 1f, B is not null, threads);
+            }
+        }
+    }
+
+    /// <summary>Floats of im2col matrix per slab (16 MB): large enough to keep the GEMM efficient.</summary>
+    private const int ColumnBudget = 4 << 20;
 
     public override void InferTypes(TypeInferenceContext ctx)
     {

@@ -70,6 +70,62 @@ internal static class PoolLoops
     }
 
     /// <summary>
+    /// Float MaxPool without indices, same result as <see cref="Max{T}"/>: the first tap inside X starts the
+    /// maximum and later taps replace it only when greater. Taps are visited in kernel order through row pointers
+    /// gathered once per output row, without per-element bounds checks.
+    /// </summary>
+    public static unsafe void MaxFloat(in Window3D w, ReadOnlySpan<float> x, Span<float> y, int p0, int p1)
+    {
+        int inSize = w.InputSize, outSize = w.OutputSize, kwN = w.KW;
+        var rowPtr = stackalloc nint[w.KD * w.KH];
+        fixed (float* px = x) fixed (float* py = y)
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                float* src = px + (long)p * inSize;
+                float* dst = py + (long)p * outSize;
+                for (int od = 0; od < w.OD; od++)
+                {
+                    for (int oh = 0; oh < w.OH; oh++)
+                    {
+                        int rows = 0;
+                        for (int kd = 0; kd < w.KD; kd++)
+                        {
+                            int id = od * w.SD - w.PD + kd * w.DD;
+                            if ((uint)id >= (uint)w.ID) continue;
+                            for (int kh = 0; kh < w.KH; kh++)
+                            {
+                                int ih = oh * w.SH - w.PH + kh * w.DH;
+                                if ((uint)ih < (uint)w.IH) rowPtr[rows++] = (nint)(src + (id * w.IH + ih) * w.IW);
+                            }
+                        }
+                        float* drow = dst + (od * w.OH + oh) * w.OW;
+                        for (int ow = 0; ow < w.OW; ow++)
+                        {
+                            int start = ow * w.SW - w.PW;
+                            bool interior = start >= 0 && start + (kwN - 1) * w.DW < w.IW;
+                            float best = float.MinValue;
+                            bool any = false;
+                            for (int r = 0; r < rows; r++)
+                            {
+                                float* srow = (float*)rowPtr[r] + start;
+                                for (int kw = 0; kw < kwN; kw++)
+                                {
+                                    int off = kw * w.DW;
+                                    if (!interior && (uint)(start + off) >= (uint)w.IW) continue;
+                                    float v = srow[off];
+                                    if (!any || v > best) { best = v; any = true; }
+                                }
+                            }
+                            drow[ow] = best;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Y[p, o] = Σ window values inside X / divisor; the divisor counts positions inside X, or with
     /// count_include_pad positions inside the explicitly padded extent [−padBegin, size + padEnd) (positions added
     /// only by ceil_mode never count).
@@ -155,6 +211,12 @@ public sealed class MaxPoolKernel : OpKernel
         var win = new Window3D(g);
         var xd = x.Data; var yd = y.Data; var id = idx?.Data;
         bool cm = _columnMajor;
+        if (id is null && xd is float[] xf && yd is float[] yf)
+        {
+            ctx.ParallelFor(g.Batch * g.InputChannels, Math.Max(1, 16384 / Math.Max(1, win.OutputSize * win.KernelSize)), (s, e) =>
+                PoolLoops.MaxFloat(win, xf, yf, s, e));
+            return;
+        }
         ctx.ParallelFor(g.Batch * g.InputChannels, Math.Max(1, 16384 / Math.Max(1, win.OutputSize * win.KernelSize)), (s, e) =>
             PoolLoops.Max<T>(win, xd, yd, id is null ? default : id.AsSpan(), cm, s, e));
     }

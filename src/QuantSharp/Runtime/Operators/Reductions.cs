@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
@@ -81,20 +82,54 @@ public abstract class ReduceKernel : OpKernel
         Generic(x, y, groups, reducedCount);
     }
 
-    /// <summary>float, one reduced group: [outer, reduce, inner] with vectorised rows.</summary>
+    /// <summary>
+    /// float: each block of adjacent reduced axes is an [outer, reduce, inner] reduction with vectorised rows.
+    /// Several separated blocks (Sum, Mean, Max, Min) are reduced one after another, innermost first, since
+    /// those rules compose; Mean divides once by the total count at the end.
+    /// </summary>
     private bool TryFast(KernelContext ctx, float[] x, float[] y, List<(int Size, bool Reduced)> groups, int reducedCount)
     {
         var kind = Kind;
         if (kind is not (ReduceKind.Sum or ReduceKind.Mean or ReduceKind.Max or ReduceKind.Min or ReduceKind.SumSquare or ReduceKind.L2 or ReduceKind.L1)) return false;
-        if (x.Length == 0 || groups.Count(g => g.Reduced) > 1) return false;
-        int idx = groups.FindIndex(g => g.Reduced);
-        int outer = 1, inner = 1, reduce = 1;
-        for (int i = 0; i < groups.Count; i++)
+        if (x.Length == 0) return false;
+        var g = new List<(int Size, bool Reduced)>(groups);
+        if (g.Count(t => t.Reduced) > 1)
         {
-            if (idx < 0 || i < idx) outer *= groups[i].Size;
-            else if (i == idx) reduce = groups[i].Size;
-            else inner *= groups[i].Size;
+            if (kind is not (ReduceKind.Sum or ReduceKind.Mean or ReduceKind.Max or ReduceKind.Min)) return false;
+            var src = x;
+            while (g.Count(t => t.Reduced) > 1)
+            {
+                int k = g.FindLastIndex(t => t.Reduced);
+                int o = 1, r = g[k].Size, n = 1;
+                for (int i = 0; i < k; i++) o *= g[i].Size;
+                for (int i = k + 1; i < g.Count; i++) n *= g[i].Size;
+                var dst = new float[o * n];
+                ReduceBlock(ctx, src, dst, o, r, n, kind == ReduceKind.Mean ? ReduceKind.Sum : kind, 1);
+                src = dst;
+                // Drop the reduced group and merge the kept groups around it.
+                g.RemoveAt(k);
+                if (k < g.Count && k > 0 && !g[k - 1].Reduced && !g[k].Reduced)
+                {
+                    g[k - 1] = (g[k - 1].Size * g[k].Size, false);
+                    g.RemoveAt(k);
+                }
+            }
+            x = src;
         }
+        int idx = g.FindIndex(t => t.Reduced);
+        int outer = 1, inner = 1, reduce = 1;
+        for (int i = 0; i < g.Count; i++)
+        {
+            if (idx < 0 || i < idx) outer *= g[i].Size;
+            else if (i == idx) reduce = g[i].Size;
+            else inner *= g[i].Size;
+        }
+        return ReduceBlock(ctx, x, y, outer, reduce, inner, kind, reducedCount);
+    }
+
+    /// <summary>y[o, i] = reduce over r of x[o, r, i]; Mean divides by <paramref name="meanCount"/>.</summary>
+    private static bool ReduceBlock(KernelContext ctx, float[] x, float[] y, int outer, int reduce, int inner, ReduceKind kind, int meanCount)
+    {
         if (inner == 1)
         {
             int minChunk = Math.Max(1, Broadcast.ParallelChunk / reduce);
@@ -106,7 +141,7 @@ public abstract class ReduceKernel : OpKernel
                     y[o] = kind switch
                     {
                         ReduceKind.Sum => TensorPrimitives.Sum(row),
-                        ReduceKind.Mean => TensorPrimitives.Sum(row) / reduce,
+                        ReduceKind.Mean => TensorPrimitives.Sum(row) / meanCount,
                         ReduceKind.Max => TensorPrimitives.Max(row),
                         ReduceKind.Min => TensorPrimitives.Min(row),
                         ReduceKind.SumSquare => TensorPrimitives.SumOfSquares(row),
@@ -138,7 +173,7 @@ public abstract class ReduceKernel : OpKernel
                     default: TensorPrimitives.Add(acc, row, acc); break;
                 }
             }
-            if (kind == ReduceKind.Mean) TensorPrimitives.Divide(acc, (float)reduce, acc);
+            if (kind == ReduceKind.Mean) TensorPrimitives.Divide(acc, (float)meanCount, acc);
             else if (kind == ReduceKind.L2) TensorPrimitives.Sqrt(acc, acc);
         }
         if (outer >= ctx.Threads || inner < 2 * Broadcast.ParallelChunk)
@@ -158,9 +193,12 @@ public abstract class ReduceKernel : OpKernel
     }
 
     /// <summary>Any dtype and axis pattern: one pass over the input in order, accumulating in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Generic(Tensor x, Tensor y, List<(int Size, bool Reduced)> groups, int reducedCount)
     {
         var kind = Kind;
+        // One vectorised conversion up front instead of a per-element virtual (boxing) read.
+        var xd = x is Tensor<double> td ? td.Data : ((Tensor<double>)Conversions.Convert(x, DataType.Double)).Data;
         var acc = new double[y.Length];
         double identity = kind switch
         {
@@ -175,14 +213,14 @@ public abstract class ReduceKernel : OpKernel
         {
             shift = new double[y.Length];
             Array.Fill(shift, double.NegativeInfinity);
-            Walk(x, groups, (xi, yi) => shift[yi] = Math.Max(shift[yi], x.GetDouble(xi)));
+            Walk(x, groups, (xi, yi) => shift[yi] = Math.Max(shift[yi], xd[xi]));
             for (int i = 0; i < shift.Length; i++) if (double.IsInfinity(shift[i])) shift[i] = 0;
             Array.Clear(acc);
         }
         else Array.Fill(acc, identity);
         Walk(x, groups, (xi, yi) =>
         {
-            double v = x.GetDouble(xi);
+            double v = xd[xi];
             acc[yi] = kind switch
             {
                 ReduceKind.Sum or ReduceKind.Mean or ReduceKind.LogSum => acc[yi] + v,
@@ -216,6 +254,7 @@ public abstract class ReduceKernel : OpKernel
     }
 
     /// <summary>Calls visit(inputIndex, outputIndex) for every input element, in input order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Walk(Tensor x, List<(int Size, bool Reduced)> groups, Action<int, int> visit)
     {
         int n = groups.Count;
@@ -353,6 +392,7 @@ public abstract class ArgKernel : OpKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Arg<T>(T[] x, long[] y, int outer, int reduce, int inner, bool last) where T : INumber<T>
     {
         bool max = IsMax;

@@ -58,29 +58,49 @@ internal static class ViewOps
     }
 
     /// <summary>Reshape's output dimensions from the input's declared dimensions (symbolic where possible).</summary>
-    public static Dimension[] InferReshape(Dimension[]? input, long[] shape, bool allowZero)
+    public static Dimension[] InferReshape(Dimension[]? input, long[] shape, bool allowZero) =>
+        InferReshape(input, shape.Select(v => new Dimension(v)).ToArray(), allowZero);
+
+    /// <summary>
+    /// Reshape over possibly symbolic dimensions: 0 copies the input dimension, -1 is the input's product over the
+    /// other target dimensions, where equal symbols cancel; a single symbol left over with the known parts equal
+    /// stays that symbol (e.g. [batch, 16, 5, 5] to [-1, 400] gives [batch, 400]).
+    /// </summary>
+    public static Dimension[] InferReshape(Dimension[]? input, Dimension[] target, bool allowZero)
     {
-        var r = new Dimension[shape.Length];
+        var r = new Dimension[target.Length];
         int infer = -1;
-        long known = 1;
-        bool knownComplete = true;
-        for (int i = 0; i < shape.Length; i++)
+        for (int i = 0; i < target.Length; i++)
         {
-            long s = shape[i];
-            if (s == -1) { infer = i; continue; }
-            if (s == 0 && !allowZero)
-            {
-                r[i] = input is not null && i < input.Length ? input[i] : Dimension.Unknown;
-            }
-            else r[i] = new Dimension(s);
-            if (r[i].Value is long v) known *= v;
-            else knownComplete = false;
+            var t = target[i];
+            if (t.Value == -1) { infer = i; continue; }
+            r[i] = t.Value == 0 && !allowZero ? (input is not null && i < input.Length ? input[i] : Dimension.Unknown) : t;
         }
-        if (infer >= 0)
+        if (infer < 0) return r;
+        r[infer] = Dimension.Unknown;
+        if (input is null) return r;
+        // A dimension copied by 0 cancels against itself, even when nothing is known about it.
+        bool Copied(int i) => !allowZero && i < target.Length && i < input.Length && target[i].Value == 0;
+        var symbols = new List<string>();
+        long num = 1, den = 1;
+        for (int i = 0; i < input.Length; i++)
         {
-            long? total = input is null ? null : Movement.KnownProduct(input);
-            r[infer] = total is long t && knownComplete && known > 0 ? new Dimension(t / known) : Dimension.Unknown;
+            var d = input[i];
+            if (Copied(i)) continue;
+            if (d.Value is long v) num *= v;
+            else if (d.Symbol is string s) symbols.Add(s);
+            else return r;
         }
+        for (int i = 0; i < r.Length; i++)
+        {
+            if (i == infer || Copied(i)) continue;
+            if (r[i].Value is long v) den *= v;
+            else if (r[i].Symbol is string s && symbols.Remove(s)) { }
+            else return r;
+        }
+        if (den <= 0 || num % den != 0) return r;
+        if (symbols.Count == 0) r[infer] = new Dimension(num / den);
+        else if (symbols.Count == 1 && num == den) r[infer] = new Dimension(null, symbols[0]);
         return r;
     }
 }

@@ -19,13 +19,19 @@ internal sealed class AxisPlan
     {
         if (InLen != OutLen) return false;
         for (int j = 0; j < OutLen; j++)
+        {
+            // Taps clamped onto the same index add up, so sum the weight landing on j.
+            float onJ = 0;
             for (int t = 0; t < Taps; t++)
             {
                 float w = Weight[j * Taps + t];
                 int i = Index[j * Taps + t];
                 if (i < 0) return false;
-                if (i == j ? Math.Abs(w - 1f) > 1e-7f : w != 0f) return false;
+                if (i == j) onJ += w;
+                else if (w != 0f) return false;
             }
+            if (Math.Abs(onJ - 1f) > 1e-7f) return false;
+        }
         return true;
     }
 }
@@ -54,7 +60,7 @@ public class ResizeKernel : MovementKernel
         input(1) is { } s ? Movement.ToDoubles(s).Select(v => (float)v).ToArray() : null;
 
     /// <summary>Per axis: output length, scale factor and roi (start, end).</summary>
-    internal (int[] OutShape, double[] Scales, double[] RoiStart, double[] RoiEnd)? Geometry(int[]? inShape, int rank, Func<int, Tensor?> input)
+    internal (int[] OutShape, double[] Scales, double[] RoiStart, double[] RoiEnd, bool FromSizes)? Geometry(int[]? inShape, int rank, Func<int, Tensor?> input)
     {
         var scales = new double[rank];
         var outShape = new int[rank];
@@ -72,7 +78,7 @@ public class ResizeKernel : MovementKernel
                 scales[d] = s[d];
                 outShape[d] = Movement.ToInt((long)Math.Floor(s[d] * (double)inShape[d]), $"{Node.OpType} output dimension");
             }
-            return (outShape, scales, roiStart, roiEnd);
+            return (outShape, scales, roiStart, roiEnd, false);
         }
         var axesAttr = OpsetVersion >= 18 ? Node.GetInts("axes") : null;
         var axes = axesAttr is null ? Enumerable.Range(0, rank).ToArray() : Movement.NormalizeAxes(axesAttr, rank, "Resize axes");
@@ -139,7 +145,7 @@ public class ResizeKernel : MovementKernel
                 }
             }
         }
-        return (outShape, scales, roiStart, roiEnd);
+        return (outShape, scales, roiStart, roiEnd, useSizes);
     }
 
     /// <summary>Input coordinate of output position x (null = outside the crop: extrapolate).</summary>
@@ -258,7 +264,7 @@ public class ResizeKernel : MovementKernel
     {
         var x = (Tensor<T>)ctx.Input(0);
         var g = Geometry(x.Shape, x.Rank, ctx.OptionalInput) ?? throw new QuantSharpException($"{Node.OpType} needs scales or sizes");
-        var (outShape, scales, roiStart, roiEnd) = g;
+        var (outShape, scales, roiStart, roiEnd, _) = g;
         int rank = x.Rank;
         var plans = new AxisPlan[rank];
         for (int d = 0; d < rank; d++)
@@ -342,13 +348,27 @@ public class ResizeKernel : MovementKernel
             return;
         }
         int rank = t.Shape.Length;
-        var g = Geometry(t.ConcreteShape(), rank, i => ctx.ConstantInput(i));
+        // Unknown input dimensions stand in as 1; they stay unknown in the output unless their scale is 1
+        // (the dimension, symbolic or not, is kept) or a plain size fixes them.
+        var stand = t.Shape.Select(d => d.Value is long v ? (int)v : 1).ToArray();
+        var g = Geometry(stand, rank, i => ctx.ConstantInput(i));
         if (g is null)
         {
             ctx.SetOutputType(0, new TensorTypeInfo(t.ElementType, Enumerable.Repeat(Dimension.Unknown, rank).ToArray()));
             return;
         }
-        ctx.SetOutputType(0, t.ElementType, g.Value.OutShape);
+        var (outShape, scales, _, _, fromSizes) = g.Value;
+        bool allKnown = t.Shape.All(d => d.IsKnown);
+        bool stretch = OpsetVersion < 18 || Node.GetString("keep_aspect_ratio_policy", "stretch") == "stretch";
+        var dims = new Dimension[rank];
+        for (int d = 0; d < rank; d++)
+        {
+            if (t.Shape[d].IsKnown && (allKnown || (fromSizes && stretch) || !fromSizes)) dims[d] = new Dimension(outShape[d]);
+            else if (fromSizes && stretch && outShape[d] != stand[d]) dims[d] = new Dimension(outShape[d]);
+            else if (!fromSizes && scales[d] == 1.0) dims[d] = t.Shape[d];
+            else dims[d] = Dimension.Unknown;
+        }
+        ctx.SetOutputType(0, new TensorTypeInfo(t.ElementType, dims));
     }
 }
 

@@ -235,9 +235,6 @@ public static class Movement
 
     // ---- type inference helpers ----
 
-    /// <summary>Dimensions of a value's type, or null when its rank is unknown.</summary>
-    public static Dimension[]? Dims(TensorTypeInfo? t) => t?.Shape;
-
     /// <summary>Product of known dimensions, or null when any is unknown.</summary>
     public static long? KnownProduct(ReadOnlySpan<Dimension> dims)
     {

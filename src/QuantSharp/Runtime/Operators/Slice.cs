@@ -33,6 +33,7 @@ public sealed class SliceKernel : MovementKernel
             end = Math.Max(-1, Math.Min(end, dim - 1));
             count = start <= end ? 0 : (start - end - 1) / -step + 1;
         }
+        if (dim == 0) count = 0;
         if (count == 0) start = 0;
         return new AxisSlice((int)start, (int)Math.Clamp(step, int.MinValue, int.MaxValue), (int)count);
     }

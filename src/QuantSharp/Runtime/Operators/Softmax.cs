@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -13,19 +14,20 @@ public abstract class SoftmaxKernelBase : OpKernel
 {
     protected abstract bool Log { get; }
 
-    private (int Outer, int Reduce, int Inner) Layout(int[] shape)
+    /// <summary>[outer, reduce, inner] view of a Softmax/LogSoftmax/Hardmax input under the node's opset rules.</summary>
+    internal static (int Outer, int Reduce, int Inner) Layout(OpKernel k, int[] shape)
     {
         int rank = shape.Length;
         if (rank == 0) return (1, 1, 1);
-        if (OpsetVersion < 13)
+        if (k.OpsetVersion < 13)
         {
-            int axis = ShapeUtil.NormalizeAxis(Node.GetInt("axis", 1), rank);
+            int axis = ShapeUtil.NormalizeAxis(k.Node.GetInt("axis", 1), rank);
             int outer = 1, inner = 1;
             for (int d = 0; d < axis; d++) outer *= shape[d];
             for (int d = axis; d < rank; d++) inner *= shape[d];
             return (outer, inner, 1);
         }
-        int a = ShapeUtil.NormalizeAxis(Node.GetInt("axis", -1), rank);
+        int a = ShapeUtil.NormalizeAxis(k.Node.GetInt("axis", -1), rank);
         int o = 1, i = 1;
         for (int d = 0; d < a; d++) o *= shape[d];
         for (int d = a + 1; d < rank; d++) i *= shape[d];
@@ -37,7 +39,7 @@ public abstract class SoftmaxKernelBase : OpKernel
         var x = ctx.Input(0);
         var y = ctx.Output(0, x.DataType, (int[])x.Shape.Clone());
         if (x.Length == 0) return;
-        var (outer, reduce, inner) = Layout(x.Shape);
+        var (outer, reduce, inner) = Layout(this, x.Shape);
         switch (x)
         {
             case Tensor<float> xf: Run(ctx, xf.Data, ((Tensor<float>)y).Data, outer, reduce, inner); break;
@@ -74,6 +76,7 @@ public abstract class SoftmaxKernelBase : OpKernel
     }
 
     /// <summary>Normalises one contiguous row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(ReadOnlySpan<float> x, Span<float> y, bool log)
     {
         float max = TensorPrimitives.Max(x);
@@ -85,6 +88,7 @@ public abstract class SoftmaxKernelBase : OpKernel
     }
 
     /// <summary>Normalises a [reduce, inner] block along its first dimension, one vectorised row at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Strided(ReadOnlySpan<float> x, Span<float> y, int reduce, int inner, float[] m, float[] sum, bool log)
     {
         x[..inner].CopyTo(m);
@@ -110,6 +114,7 @@ public abstract class SoftmaxKernelBase : OpKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunDouble(double[] x, double[] y, int outer, int reduce, int inner)
     {
         for (int o = 0; o < outer; o++)
@@ -146,4 +151,31 @@ public sealed class SoftmaxKernel : SoftmaxKernelBase
 public sealed class LogSoftmaxKernel : SoftmaxKernelBase
 {
     protected override bool Log => true;
+}
+
+/// <summary>Hardmax: 1 at the first maximum along the axis (opset rules as Softmax), 0 elsewhere.</summary>
+[OnnxOperator("Hardmax", 1)]
+public sealed class HardmaxKernel : OpKernel
+{
+    public override void Compute(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        var (outer, reduce, inner) = SoftmaxKernelBase.Layout(this, x.Shape);
+        var y = ctx.Output(0, x.DataType, (int[])x.Shape.Clone());
+        var v = x is Tensor<float> f ? f.Data : ((Tensor<float>)Conversions.Convert(x, DataType.Float)).Data;
+        var r = new float[x.Length];
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++)
+            {
+                int b = o * reduce * inner + i, best = 0;
+                for (int k = 1; k < reduce; k++) if (v[b + k * inner] > v[b + best * inner]) best = k;
+                if (reduce > 0) r[b + best * inner] = 1f;
+            }
+        Conversions.Convert(new Tensor<float>(r, (int[])x.Shape.Clone()), y);
+    }
+
+    public override void InferTypes(TypeInferenceContext ctx)
+    {
+        if (ctx.InputType(0) is { } t) ctx.SetOutputType(0, t);
+    }
 }

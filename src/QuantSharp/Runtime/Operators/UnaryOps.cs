@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using QuantSharp.Graph;
@@ -161,6 +162,7 @@ public sealed class AbsKernel : UnaryKernel
 [OnnxOperator("Sign", 9)]
 public sealed class SignKernel : UnaryKernel
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Apply(ReadOnlySpan<float> x, Span<float> y)
     {
         for (int i = 0; i < x.Length; i++) { float v = x[i]; y[i] = v > 0 ? 1f : v < 0 ? -1f : v == 0 ? 0f : v; }

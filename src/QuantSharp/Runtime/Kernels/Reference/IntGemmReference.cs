@@ -1,5 +1,4 @@
 using System.Numerics;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace QuantSharp.Runtime.Kernels.Reference;
 
@@ -61,10 +60,22 @@ public static class IntGemmReference
             {
                 int av = int.CreateTruncating(ai[kk]) - za;
                 if (av == 0) continue;
-                // row += av · W[kk, :] (wrapping int32 arithmetic).
-                TensorPrimitives.MultiplyAdd(w.Slice(kk * n, n), av, row, row);
+                Axpy(av, w.Slice(kk * n, n), row);
             }
         }
+    }
+
+    /// <summary>y += a · x in wrapping int32 arithmetic, Vector&lt;int&gt; wide.</summary>
+    public static void Axpy(int a, ReadOnlySpan<int> x, Span<int> y)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<int>.Count)
+        {
+            var av = new Vector<int>(a);
+            for (; j <= x.Length - Vector<int>.Count; j += Vector<int>.Count)
+                (new Vector<int>(x.Slice(j)) * av + new Vector<int>(y.Slice(j))).CopyTo(y.Slice(j));
+        }
+        for (; j < x.Length; j++) y[j] += a * x[j];
     }
 
     private static int ZeroPoint(ReadOnlySpan<int> zp, int i) => zp.Length switch

@@ -52,39 +52,42 @@ public readonly struct Window3D
 public static class ConvKernels
 {
     /// <summary>
-    /// Writes the column matrix of <paramref name="channels"/> input planes: row ((c·KD + kd)·KH + kh)·KW + kw,
-    /// column (od·OH + oh)·OW + ow holds X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside).
-    /// Rows [rowStart, rowEnd) only, so callers can split the work.
+    /// Writes the column matrix of the input planes in <paramref name="x"/> for output positions
+    /// [colStart, colEnd): row ((c·KD + kd)·KH + kh)·KW + kw, column (od·OH + oh)·OW + ow − colStart holds
+    /// X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 outside). Rows [rowStart, rowEnd) only,
+    /// so callers can split the work; the row stride of <paramref name="col"/> is colEnd − colStart.
     /// </summary>
-    public static void Im2Col(in Window3D w, ReadOnlySpan<float> x, Span<float> col, int rowStart, int rowEnd)
+    public static void Im2Col(in Window3D w, ReadOnlySpan<float> x, Span<float> col, int rowStart, int rowEnd, int colStart, int colEnd)
     {
-        int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
+        int ks = w.KernelSize, inSize = w.InputSize, width = colEnd - colStart;
         for (int row = rowStart; row < rowEnd; row++)
         {
             int c = row / ks, kr = row % ks;
             int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
             var plane = x.Slice(c * inSize, inSize);
-            var dst = col.Slice(row * outSize, outSize);
+            var dst = col.Slice(row * width, width);
             w.ValidColumns(kw, out int lo, out int hi);
             int colShift = kw * w.DW - w.PW;
-            for (int od = 0; od < w.OD; od++)
+            // Walk the output rows (od, oh) that overlap [colStart, colEnd).
+            for (int pos = colStart; pos < colEnd;)
             {
+                int line = pos / w.OW, ow0 = pos - line * w.OW;
+                int ow1 = Math.Min(w.OW, ow0 + (colEnd - pos));
+                int od = line / w.OH, oh = line % w.OH;
+                var drow = dst.Slice(pos - colStart, ow1 - ow0);
                 int id = od * w.SD - w.PD + kd * w.DD;
-                for (int oh = 0; oh < w.OH; oh++)
+                int ih = oh * w.SH - w.PH + kh * w.DH;
+                if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
+                else
                 {
-                    int ih = oh * w.SH - w.PH + kh * w.DH;
-                    var drow = dst.Slice((od * w.OH + oh) * w.OW, w.OW);
-                    if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH)
-                    {
-                        drow.Clear();
-                        continue;
-                    }
                     var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
-                    drow[..lo].Clear();
-                    drow[hi..].Clear();
-                    if (w.SW == 1) srow.Slice(lo + colShift, hi - lo).CopyTo(drow[lo..hi]);
-                    else for (int ow = lo; ow < hi; ow++) drow[ow] = srow[ow * w.SW + colShift];
+                    int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
+                    drow[..(a - ow0)].Clear();
+                    drow[(b - ow0)..].Clear();
+                    if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
+                    else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
                 }
+                pos += ow1 - ow0;
             }
         }
     }
@@ -127,41 +130,90 @@ public static class ConvKernels
 
     /// <summary>
     /// Depthwise convolution (group == C == M, W [C, 1, k…]) for planes [planeStart, planeEnd) of N·C:
-    /// Y[p, o] = bias[c] + Σ_k W[c, k] · X[p, o·S − P + k·D], summed over k in kernel order.
+    /// Y[p, o] = bias[c] + Σ_k W[c, k] · X[p, o·S − P + k·D], summed over the taps inside X in kernel order
+    /// (multiply, then add: the same rounding as the scalar reference). Output columns whose taps are all inside
+    /// the row are computed a vector at a time with the sum held in a register; border columns one by one.
     /// </summary>
-    public static void Depthwise(in Window3D w, int channels, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+    public static unsafe void Depthwise(in Window3D w, int channels, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
         ReadOnlySpan<float> bias, Span<float> y, int planeStart, int planeEnd)
     {
         int ks = w.KernelSize, inSize = w.InputSize, outSize = w.OutputSize;
-        for (int p = planeStart; p < planeEnd; p++)
+        int kw_ = w.KW;
+        var lo = stackalloc int[kw_];
+        var hi = stackalloc int[kw_];
+        var shift = stackalloc int[kw_];
+        int interiorLo = 0, interiorHi = w.OW;
+        for (int kw = 0; kw < kw_; kw++)
         {
-            int c = p % channels;
-            var src = x.Slice(p * inSize, inSize);
-            var dst = y.Slice(p * outSize, outSize);
-            dst.Fill(bias.IsEmpty ? 0f : bias[c]);
-            var wc = weights.Slice(c * ks, ks);
-            for (int od = 0; od < w.OD; od++)
+            w.ValidColumns(kw, out lo[kw], out hi[kw]);
+            shift[kw] = kw * w.DW - w.PW;
+            interiorLo = Math.Max(interiorLo, lo[kw]);
+            interiorHi = Math.Min(interiorHi, hi[kw]);
+        }
+        if (w.SW != 1 || interiorHi < interiorLo) interiorLo = interiorHi = 0;
+        // Row pointers and weight offsets of the (kd, kh) taps that fall inside X for the current output row.
+        int maxRows = w.KD * w.KH;
+        var rowPtr = stackalloc nint[maxRows];
+        var rowW = stackalloc int[maxRows];
+        int vc = Vector<float>.Count;
+        fixed (float* px = x) fixed (float* pw = weights) fixed (float* py = y)
+        {
+            for (int p = planeStart; p < planeEnd; p++)
             {
-                for (int oh = 0; oh < w.OH; oh++)
+                int c = p % channels;
+                float* src = px + (long)p * inSize;
+                float* dst = py + (long)p * outSize;
+                float* wc = pw + (long)c * ks;
+                float b0 = bias.IsEmpty ? 0f : bias[c];
+                for (int od = 0; od < w.OD; od++)
                 {
-                    var drow = dst.Slice((od * w.OH + oh) * w.OW, w.OW);
-                    for (int kd = 0; kd < w.KD; kd++)
+                    for (int oh = 0; oh < w.OH; oh++)
                     {
-                        int id = od * w.SD - w.PD + kd * w.DD;
-                        if ((uint)id >= (uint)w.ID) continue;
-                        for (int kh = 0; kh < w.KH; kh++)
+                        float* drow = dst + (od * w.OH + oh) * w.OW;
+                        int rows = 0;
+                        for (int kd = 0; kd < w.KD; kd++)
                         {
-                            int ih = oh * w.SH - w.PH + kh * w.DH;
-                            if ((uint)ih >= (uint)w.IH) continue;
-                            var srow = src.Slice((id * w.IH + ih) * w.IW, w.IW);
-                            for (int kw = 0; kw < w.KW; kw++)
+                            int id = od * w.SD - w.PD + kd * w.DD;
+                            if ((uint)id >= (uint)w.ID) continue;
+                            for (int kh = 0; kh < w.KH; kh++)
                             {
-                                float wv = wc[(kd * w.KH + kh) * w.KW + kw];
-                                w.ValidColumns(kw, out int lo, out int hi);
-                                int shift = kw * w.DW - w.PW;
-                                if (w.SW == 1) MultiplyAdd(srow.Slice(lo + shift, hi - lo), wv, drow[lo..hi]);
-                                else for (int ow = lo; ow < hi; ow++) drow[ow] += wv * srow[ow * w.SW + shift];
+                                int ih = oh * w.SH - w.PH + kh * w.DH;
+                                if ((uint)ih >= (uint)w.IH) continue;
+                                rowPtr[rows] = (nint)(src + (id * w.IH + ih) * w.IW);
+                                rowW[rows] = (kd * w.KH + kh) * kw_;
+                                rows++;
                             }
+                        }
+                        int ow = interiorLo;
+                        var vb = new Vector<float>(b0);
+                        for (; ow + vc <= interiorHi; ow += vc)
+                        {
+                            var acc = vb;
+                            for (int r = 0; r < rows; r++)
+                            {
+                                float* srow = (float*)rowPtr[r] + ow;
+                                float* wr = wc + rowW[r];
+                                for (int kw = 0; kw < kw_; kw++)
+                                    acc += new Vector<float>(wr[kw]) * Vector.Load(srow + shift[kw]);
+                            }
+                            acc.Store(drow + ow);
+                        }
+                        for (int o = 0; o < w.OW; o++)
+                        {
+                            if (o == interiorLo) o = ow;
+                            if (o >= w.OW) break;
+                            float sum = b0;
+                            for (int r = 0; r < rows; r++)
+                            {
+                                float* srow = (float*)rowPtr[r];
+                                float* wr = wc + rowW[r];
+                                for (int kw = 0; kw < kw_; kw++)
+                                {
+                                    int iw = o * w.SW + shift[kw];
+                                    if ((uint)iw < (uint)w.IW) sum += wr[kw] * srow[iw];
+                                }
+                            }
+                            drow[o] = sum;
                         }
                     }
                 }

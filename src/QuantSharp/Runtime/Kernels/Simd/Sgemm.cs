@@ -100,8 +100,8 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int mr = MR, nr = NR;
-        var pa = ArrayPool<float>.Shared.Rent(PackedASize(m, k, mr));
-        var pb = ArrayPool<float>.Shared.Rent(PackedBSize(k, n, nr));
+        var pa = RentPack(PackedASize(m, k, mr), 0);
+        var pb = RentPack(PackedBSize(k, n, nr), 1);
         try
         {
             unsafe
@@ -115,8 +115,8 @@ public static class Sgemm
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(pa);
-            ArrayPool<float>.Shared.Return(pb);
+            ReturnPack(pa, 0);
+            ReturnPack(pb, 1);
         }
     }
 
@@ -146,7 +146,7 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int nr = NR;
-        var pb = ArrayPool<float>.Shared.Rent(PackedBSize(k, n, nr));
+        var pb = RentPack(PackedBSize(k, n, nr), 1);
         try
         {
             unsafe
@@ -158,7 +158,7 @@ public static class Sgemm
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(pb); }
+        finally { ReturnPack(pb, 1); }
     }
 
     /// <summary>C = alpha · op(A) · B (+ C) with B pre-packed (MatMul/Gemm with constant B).</summary>
@@ -172,7 +172,7 @@ public static class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleOnly(m, n, c, ldc, accumulate); return; }
         int mr = MR;
-        var pa = ArrayPool<float>.Shared.Rent(PackedASize(m, k, mr));
+        var pa = RentPack(PackedASize(m, k, mr), 0);
         try
         {
             unsafe
@@ -184,7 +184,37 @@ public static class Sgemm
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(pa); }
+        finally { ReturnPack(pa, 0); }
+    }
+
+    // Packing buffers are kept per thread (one for A, one for B) and only grow: inference repeats the same shapes,
+    // and multi-MB buffers from a shared pool or the allocator cost page faults and LOH collections on every call.
+    [ThreadStatic] private static float[]?[]? t_packs;
+
+    /// <summary>
+    /// Largest packing buffer kept per thread and slot (floats, 16 MB + slack: Conv's im2col slabs fit);
+    /// bigger requests are allocated and dropped so idle threads never pin more than this.
+    /// </summary>
+    private const int MaxCachedPack = (4 << 20) + (1 << 16);
+
+    private static float[] RentPack(int length, int slot)
+    {
+        var packs = t_packs ??= new float[]?[2];
+        var a = packs[slot];
+        if (a is not null && a.Length >= length)
+        {
+            packs[slot] = null;
+            return a;
+        }
+        return length <= 1024 ? ArrayPool<float>.Shared.Rent(length) : GC.AllocateUninitializedArray<float>(length);
+    }
+
+    private static void ReturnPack(float[] a, int slot)
+    {
+        if (a.Length <= 1024) { ArrayPool<float>.Shared.Return(a); return; }
+        if (a.Length > MaxCachedPack) return;
+        var packs = t_packs ??= new float[]?[2];
+        if (packs[slot] is null || packs[slot]!.Length < a.Length) packs[slot] = a;
     }
 
     private static void CheckPacked(SgemmPackedA? a, SgemmPackedB? b)
@@ -376,6 +406,18 @@ public static class Sgemm
         });
     }
 
+    // FMA when the hardware has it (AVX-512 always does; AVX2 machines and Arm64 practically always): without it
+    // FusedMultiplyAdd is emulated element by element, so those machines multiply and add separately instead.
+    private static bool HasFma128 => System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Madd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        System.Runtime.Intrinsics.X86.Fma.IsSupported ? Vector256.FusedMultiplyAdd(a, b, c) : a * b + c;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Madd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+        HasFma128 ? Vector128.FusedMultiplyAdd(a, b, c) : a * b + c;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Tile(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
@@ -478,23 +520,23 @@ public static class Sgemm
             var b0 = Vector256.Load(b + 0);
             var b1 = Vector256.Load(b + 8);
             var a0 = Vector256.Create(a[0]);
-            c00 = Vector256.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            c00 = Madd(a0, b0, c00);
+            c01 = Madd(a0, b1, c01);
             var a1 = Vector256.Create(a[1]);
-            c10 = Vector256.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            c10 = Madd(a1, b0, c10);
+            c11 = Madd(a1, b1, c11);
             var a2 = Vector256.Create(a[2]);
-            c20 = Vector256.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            c20 = Madd(a2, b0, c20);
+            c21 = Madd(a2, b1, c21);
             var a3 = Vector256.Create(a[3]);
-            c30 = Vector256.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            c30 = Madd(a3, b0, c30);
+            c31 = Madd(a3, b1, c31);
             var a4 = Vector256.Create(a[4]);
-            c40 = Vector256.FusedMultiplyAdd(a4, b0, c40);
-            c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            c40 = Madd(a4, b0, c40);
+            c41 = Madd(a4, b1, c41);
             var a5 = Vector256.Create(a[5]);
-            c50 = Vector256.FusedMultiplyAdd(a5, b0, c50);
-            c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            c50 = Madd(a5, b0, c50);
+            c51 = Madd(a5, b1, c51);
             a += 6;
             b += 16;
         }
@@ -538,17 +580,17 @@ public static class Sgemm
             var b0 = Vector128.Load(b + 0);
             var b1 = Vector128.Load(b + 4);
             var a0 = Vector128.Create(a[0]);
-            c00 = Vector128.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector128.FusedMultiplyAdd(a0, b1, c01);
+            c00 = Madd(a0, b0, c00);
+            c01 = Madd(a0, b1, c01);
             var a1 = Vector128.Create(a[1]);
-            c10 = Vector128.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector128.FusedMultiplyAdd(a1, b1, c11);
+            c10 = Madd(a1, b0, c10);
+            c11 = Madd(a1, b1, c11);
             var a2 = Vector128.Create(a[2]);
-            c20 = Vector128.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector128.FusedMultiplyAdd(a2, b1, c21);
+            c20 = Madd(a2, b0, c20);
+            c21 = Madd(a2, b1, c21);
             var a3 = Vector128.Create(a[3]);
-            c30 = Vector128.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector128.FusedMultiplyAdd(a3, b1, c31);
+            c30 = Madd(a3, b0, c30);
+            c31 = Madd(a3, b1, c31);
             a += 4;
             b += 8;
         }

@@ -23,7 +23,7 @@ public sealed class ConvIntegerKernel : OpKernel
         var x = ctx.Input(0);
         var w = ctx.Input(1);
         var g = ConvGeometry.ForConv(_attrs, x.Shape, w.Shape);
-        int xZero = ctx.OptionalInput(2) is { } xz ? QuantOps.ScalarInt(xz, "x_zero_point") : 0;
+        int xZero = ctx.OptionalInput(2) is { } xz ? QuantTensorOps.ScalarInt(xz, "x_zero_point") : 0;
         var wZero = IntConv.ChannelZeroPoints(ctx.OptionalInput(3), g.OutputChannels, "w_zero_point");
         var y = ctx.Output<int>(0, g.OutputShape());
         IntConv.Accumulate(ctx, g, x, xZero, w, wZero, null, y.Data);
@@ -54,15 +54,15 @@ public sealed class QLinearConvKernel : OpKernel
             throw new QuantSharpException($"y_zero_point must be uint8 or int8, got {DataTypes.Name(yZeroT.DataType)}");
         var g = ConvGeometry.ForConv(_attrs, x.Shape, w.Shape);
         int m = g.OutputChannels;
-        float xScale = (float)QuantOps.ScalarDouble(ctx.Input(1), "x_scale");
-        int xZero = QuantOps.ScalarInt(ctx.Input(2), "x_zero_point");
+        float xScale = (float)QuantTensorOps.ScalarDouble(ctx.Input(1), "x_scale");
+        int xZero = QuantTensorOps.ScalarInt(ctx.Input(2), "x_zero_point");
         var wScaleT = ctx.Input(4);
-        var wScale = QuantOps.ToFloats(wScaleT, "w_scale");
+        var wScale = QuantTensorOps.ToFloats(wScaleT, "w_scale");
         if (wScale.Length != 1 && wScale.Length != m)
             throw new QuantSharpException($"w_scale has {wScale.Length} elements, expected 1 or {m} (output channels)");
         var wZero = IntConv.ChannelZeroPoints(ctx.Input(5), m, "w_zero_point");
-        float yScale = (float)QuantOps.ScalarDouble(ctx.Input(6), "y_scale");
-        int yZero = QuantOps.ScalarInt(yZeroT, "y_zero_point");
+        float yScale = (float)QuantTensorOps.ScalarDouble(ctx.Input(6), "y_scale");
+        int yZero = QuantTensorOps.ScalarInt(yZeroT, "y_zero_point");
         int[]? bias = null;
         if (ctx.OptionalInput(8) is { } bt)
         {
@@ -70,7 +70,8 @@ public sealed class QLinearConvKernel : OpKernel
             if (bt.Length != m) throw new QuantSharpException($"B has {bt.Length} elements, expected {m} (output channels)");
             bias = bt.As<int>().Data;
         }
-        var acc = new int[ShapeUtil.Product(g.OutputShape())];
+        var acc = ctx.RentScratch<int>(ShapeUtil.Product(g.OutputShape()));
+        var codes = ctx.RentScratch<int>(acc.Length);
         IntConv.Accumulate(ctx, g, x, xZero, w, wZero, bias, acc);
 
         var mult = new float[m];
@@ -78,7 +79,6 @@ public sealed class QLinearConvKernel : OpKernel
         var (qmin, qmax) = QuantMath.Range(yZeroT.DataType);
         var y = ctx.Output(0, yZeroT.DataType, g.OutputShape());
         int outS = g.OutputSpatialSize;
-        var codes = new int[acc.Length];
         ctx.ParallelFor(g.Batch * m, Math.Max(1, 16384 / Math.Max(1, outS)), (p0, p1) =>
         {
             for (int p = p0; p < p1; p++)
@@ -88,13 +88,15 @@ public sealed class QLinearConvKernel : OpKernel
                     codes[i] = IntMatMul.RequantizeOne(acc[i], mu, yZero, qmin, qmax);
             }
         });
-        QuantOps.StoreInts(y, codes);
+        QuantTensorOps.StoreInts(y, codes);
+        ctx.ReturnScratch(acc);
+        ctx.ReturnScratch(codes);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
     {
-        var yt = QuantOps.InputDtype(ctx, 7);
-        IntConv.InferTypes(ctx, 3, yt == DataType.Undefined ? QuantOps.InputDtype(ctx, 0) : yt);
+        var yt = QuantTensorOps.InputDtype(ctx, 7);
+        IntConv.InferTypes(ctx, 3, yt == DataType.Undefined ? QuantTensorOps.InputDtype(ctx, 0) : yt);
     }
 }
 
@@ -106,7 +108,7 @@ internal static class IntConv
     {
         var r = new int[channels];
         if (zp is null) return r;
-        var v = QuantOps.ToInts(zp, what);
+        var v = QuantTensorOps.ToInts(zp, what);
         if (v.Length == 1) Array.Fill(r, v[0]);
         else if (v.Length == channels) Array.Copy(v, r, channels);
         else throw new QuantSharpException($"{what} has {v.Length} elements, expected 1 or {channels} (output channels)");
@@ -145,29 +147,36 @@ internal static class IntConv
         int cg = g.InputChannelsPerGroup, mg = g.OutputChannelsPerGroup;
         int ks = g.KernelSize, kg = cg * ks, inS = g.InputSpatialSize, outS = g.OutputSpatialSize;
         if (y.Length == 0) return;
-        var col = new int[(long)kg * outS];
-        for (int n = 0; n < g.Batch; n++)
+        var col = ctx.RentScratch<int>(checked(kg * outS));
+        try
         {
-            for (int grp = 0; grp < g.Group; grp++)
+            for (int n = 0; n < g.Batch; n++)
             {
-                int xOff = (n * g.InputChannels + grp * cg) * inS;
-                ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (r0, r1) =>
-                    Im2Col(g, x.AsSpan(xOff, cg * inS), xZero, col, r0, r1));
-                int yOff = (n * g.OutputChannels + grp * mg) * outS;
-                ctx.ParallelFor(mg, Math.Max(1, 65536 / Math.Max(1, kg * outS)), (m0, m1) =>
+                for (int grp = 0; grp < g.Group; grp++)
                 {
-                    int rows = m1 - m0, m = grp * mg + m0;
-                    var ySpan = y.AsSpan(yOff + m0 * outS, rows * outS);
-                    IntGemmReference.GemmWidened(rows, outS, kg, w.AsSpan(m * kg, rows * kg), kg,
-                        wZero.AsSpan(m, rows), col, ySpan, outS);
-                    if (bias is not null)
-                        for (int r = 0; r < rows; r++)
-                        {
-                            int b = bias[m + r];
-                            foreach (ref int v in ySpan.Slice(r * outS, outS)) v += b;
-                        }
-                });
+                    int xOff = (n * g.InputChannels + grp * cg) * inS;
+                    ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (r0, r1) =>
+                        Im2Col(g, x.AsSpan(xOff, cg * inS), xZero, col, r0, r1));
+                    int yOff = (n * g.OutputChannels + grp * mg) * outS;
+                    ctx.ParallelFor(mg, Math.Max(1, 65536 / Math.Max(1, kg * outS)), (m0, m1) =>
+                    {
+                        int rows = m1 - m0, m = grp * mg + m0;
+                        var ySpan = y.AsSpan(yOff + m0 * outS, rows * outS);
+                        IntGemmReference.GemmWidened(rows, outS, kg, w.AsSpan(m * kg, rows * kg), kg,
+                            wZero.AsSpan(m, rows), col, ySpan, outS);
+                        if (bias is not null)
+                            for (int r = 0; r < rows; r++)
+                            {
+                                int b = bias[m + r];
+                                foreach (ref int v in ySpan.Slice(r * outS, outS)) v += b;
+                            }
+                    });
+                }
             }
+        }
+        finally
+        {
+            ctx.ReturnScratch(col);
         }
     }
 

@@ -35,7 +35,7 @@ public sealed class DequantizeLinearKernel : OpKernel
                 throw new QuantSharpException($"output_dtype {od} must be float, float16 or bfloat16");
             _outputDtype = t;
         }
-        if (n.Input(0)?.Type is { ElementType: var xt }) QuantOps.RefuseFloat8(xt, "x");
+        if (n.Input(0)?.Type is { ElementType: var xt }) QuantTensorOps.RefuseFloat8(xt, "x");
     }
 
     public override void Compute(KernelContext ctx)
@@ -43,7 +43,7 @@ public sealed class DequantizeLinearKernel : OpKernel
         var x = ctx.Input(0);
         var scale = ctx.Input(1);
         var zp = ctx.OptionalInput(2);
-        QuantOps.RefuseFloat8(x.DataType, "x");
+        QuantTensorOps.RefuseFloat8(x.DataType, "x");
         if (zp is not null && zp.DataType != x.DataType)
             throw new QuantSharpException($"x_zero_point is {DataTypes.Name(zp.DataType)} but x is {DataTypes.Name(x.DataType)}");
         var outType = _outputDtype ?? scale.DataType;
@@ -52,8 +52,8 @@ public sealed class DequantizeLinearKernel : OpKernel
         var layout = QuantParamLayout.Resolve(x.Shape, scale.Shape, _axis, _blockSize, "x_scale");
         if (zp is not null && !ShapeUtil.SameShape(zp.Shape, scale.Shape) && !(zp.Length == 1 && scale.Length == 1))
             throw new QuantSharpException($"x_zero_point shape {ShapeUtil.Format(zp.Shape)} differs from x_scale shape {ShapeUtil.Format(scale.Shape)}");
-        var scales = QuantOps.ToFloats(scale, "x_scale");
-        var zps = zp is null ? new int[scales.Length] : QuantOps.ToInts(zp, "x_zero_point");
+        var scales = QuantTensorOps.ToFloats(scale, "x_scale");
+        var zps = zp is null ? new int[scales.Length] : QuantTensorOps.ToInts(zp, "x_zero_point");
         var y = ctx.Output(0, outType, (int[])x.Shape.Clone());
         switch (x)
         {
@@ -120,7 +120,7 @@ public sealed class DequantizeLinearKernel : OpKernel
     {
         var x = ctx.InputType(0);
         long od = ctx.Node.GetInt("output_dtype", 0);
-        var outType = od != 0 ? (DataType)od : QuantOps.InputDtype(ctx, 1);
+        var outType = od != 0 ? (DataType)od : QuantTensorOps.InputDtype(ctx, 1);
         if (outType == DataType.Undefined) outType = DataType.Float;
         ctx.SetOutputType(0, new TensorTypeInfo(outType, x?.Shape));
     }

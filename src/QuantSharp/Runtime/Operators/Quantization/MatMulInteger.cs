@@ -19,8 +19,8 @@ public sealed class MatMulIntegerKernel : OpKernel
         var a = ctx.Input(0);
         var b = ctx.Input(1);
         var s = MatMulShape.Resolve(a.Shape, b.Shape);
-        var azp = IntMatMul.RowParams(ctx.OptionalInput(2), a.Shape, s, "a_zero_point", t => QuantOps.ToInts(t, "a_zero_point"), 0);
-        var bzp = IntMatMul.ColumnParams(ctx.OptionalInput(3), b.Shape, s, "b_zero_point", t => QuantOps.ToInts(t, "b_zero_point"), 0);
+        var azp = IntMatMul.RowParams(ctx.OptionalInput(2), a.Shape, s, "a_zero_point", t => QuantTensorOps.ToInts(t, "a_zero_point"), 0);
+        var bzp = IntMatMul.ColumnParams(ctx.OptionalInput(3), b.Shape, s, "b_zero_point", t => QuantTensorOps.ToInts(t, "b_zero_point"), 0);
         var y = ctx.Output<int>(0, s.OutputShape);
         IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, y.Data);
     }
@@ -49,7 +49,7 @@ internal static class IntMatMul
         int[] target = [.. s.ABatchShape, s.M, 1];
         int[] from = p.Rank == 1 && p.Shape[0] == s.M ? [s.M, 1] : p.Shape;
         if (aShape.Length == 1) throw new QuantSharpException($"{what} of shape {ShapeUtil.Format(p.Shape)} must be a scalar for a 1-D input");
-        return QuantOps.BroadcastTo(values, from, target, what);
+        return QuantTensorOps.BroadcastTo(values, from, target, what);
     }
 
     /// <summary>
@@ -64,7 +64,7 @@ internal static class IntMatMul
         if (p.Length == 1) return Filled(count, values[0]);
         if (bShape.Length == 1) throw new QuantSharpException($"{what} of shape {ShapeUtil.Format(p.Shape)} must be a scalar for a 1-D input");
         int[] target = [.. s.BBatchShape, 1, s.N];
-        return QuantOps.BroadcastTo(values, p.Shape, target, what);
+        return QuantTensorOps.BroadcastTo(values, p.Shape, target, what);
     }
 
     private static T[] Filled<T>(int count, T v)
@@ -122,15 +122,15 @@ internal static class IntMatMul
         Tensor yScale, Tensor yZero, Tensor y)
     {
         var (qmin, qmax) = QuantMath.Range(y.DataType);
-        var ys = QuantOps.ToFloats(yScale, "y_scale");
-        var yz = QuantOps.ToInts(yZero, "y_zero_point");
+        var ys = QuantTensorOps.ToFloats(yScale, "y_scale");
+        var yz = QuantTensorOps.ToInts(yZero, "y_zero_point");
         bool yScalar = yScale.Length == 1 && yZero.Length == 1;
         if (!yScalar)
         {
-            ys = QuantOps.BroadcastTo(ys, yScale.Shape, s.OutputShape, "y_scale");
-            yz = yZero.Length == 1 ? Enumerable.Repeat(yz[0], acc.Length).ToArray() : QuantOps.BroadcastTo(yz, yZero.Shape, s.OutputShape, "y_zero_point");
+            ys = QuantTensorOps.BroadcastTo(ys, yScale.Shape, s.OutputShape, "y_scale");
+            yz = yZero.Length == 1 ? Enumerable.Repeat(yz[0], acc.Length).ToArray() : QuantTensorOps.BroadcastTo(yz, yZero.Shape, s.OutputShape, "y_zero_point");
         }
-        var codes = new int[acc.Length];
+        var codes = ctx.RentScratch<int>(acc.Length);
         int m = s.M, n = s.N;
         ctx.ParallelFor(s.BatchCount * m, Math.Max(1, 16384 / Math.Max(1, n)), (r0, r1) =>
         {
@@ -148,7 +148,8 @@ internal static class IntMatMul
                 }
             }
         });
-        QuantOps.StoreInts(y, codes);
+        QuantTensorOps.StoreInts(y, codes);
+        ctx.ReturnScratch(codes);
     }
 
     /// <summary>

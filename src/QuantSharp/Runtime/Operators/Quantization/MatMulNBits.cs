@@ -1,4 +1,4 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
 using QuantSharp.Tensors;
@@ -25,7 +25,7 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 public sealed class MatMulNBitsKernel : OpKernel
 {
     private int _k, _n, _bits, _blockSize, _kBlocks, _blobSize;
-    private float[]? _constWeights;
+    private NBitsWeights? _constWeights;
 
     public override void Initialize(KernelInitContext ctx)
     {
@@ -43,81 +43,85 @@ public sealed class MatMulNBitsKernel : OpKernel
         for (int i = 1; i < Math.Min(node.Inputs.Count, 5); i++)
             if (node.Input(i) is not null && ctx.Constant(i) is null) allConstant = false;
         if (allConstant && ctx.Constant(1) is { } b && ctx.Constant(2) is { } s)
-            _constWeights = Dequantize(b, s, ctx.Constant(3), ctx.Constant(4));
+            _constWeights = Prepare(b, s, ctx.Constant(3), ctx.Constant(4));
     }
 
-    /// <summary>The dequantized weight as a dense row-major float [N, K] matrix.</summary>
+    /// <summary>The dequantized weight as a dense row-major float [N, K] matrix (for tests and reference code).</summary>
     public float[] Dequantize(Tensor b, Tensor scales, Tensor? zeroPoints, Tensor? gIdx)
+    {
+        var p = Prepare(b, scales, zeroPoints, gIdx);
+        var w = new float[(long)_n * _k];
+        for (int n = 0; n < _n; n++) p.DequantizeRow(n, w.AsSpan(n * _k, _k));
+        return w;
+    }
+
+    private NBitsWeights Prepare(Tensor b, Tensor scales, Tensor? zeroPoints, Tensor? gIdx)
     {
         if (b is not Tensor<byte> bt) throw new QuantSharpException($"B must be uint8, got {DataTypes.Name(b.DataType)}");
         long wantB = (long)_n * _kBlocks * _blobSize;
         if (bt.Length != wantB)
             throw new QuantSharpException($"B has {bt.Length} bytes, expected N·k_blocks·blob_size = {_n}·{_kBlocks}·{_blobSize} = {wantB}");
-        var sc = QuantOps.ToFloats(scales, "scales");
+        var sc = QuantTensorOps.ToFloats(scales, "scales");
         if (sc.Length != _n * _kBlocks)
             throw new QuantSharpException($"scales has {sc.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
         int[]? blockOf = null;
         if (gIdx is not null)
         {
-            blockOf = QuantOps.ToInts(gIdx, "g_idx");
+            blockOf = QuantTensorOps.ToInts(gIdx, "g_idx");
             if (blockOf.Length != _k) throw new QuantSharpException($"g_idx has {blockOf.Length} elements, expected K = {_k}");
             foreach (int g in blockOf)
                 if (g < 0 || g >= _kBlocks) throw new QuantSharpException($"g_idx value {g} is outside [0, {_kBlocks})");
         }
-        byte[]? zpPacked = null;
-        float[]? zpFloat = null;
+        // One float zero point per (n, block): unpacked from packed uint8 codes, taken as-is, or the default 2^(bits−1).
+        var zp = new float[_n * _kBlocks];
         int zpRowBytes = (_kBlocks * _bits + 7) / 8;
         if (zeroPoints is Tensor<byte> zb)
         {
             if (zb.Length != _n * zpRowBytes)
                 throw new QuantSharpException($"zero_points has {zb.Length} bytes, expected N·ceil(k_blocks·bits/8) = {_n * zpRowBytes}");
-            zpPacked = zb.Data;
+            for (int n = 0; n < _n; n++)
+            {
+                var row = zb.Data.AsSpan(n * zpRowBytes, zpRowBytes);
+                for (int blk = 0; blk < _kBlocks; blk++) zp[n * _kBlocks + blk] = Int4.UnpackCode(row, blk, _bits);
+            }
         }
         else if (zeroPoints is not null)
         {
-            zpFloat = QuantOps.ToFloats(zeroPoints, "zero_points");
-            if (zpFloat.Length != _n * _kBlocks)
-                throw new QuantSharpException($"zero_points has {zpFloat.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
+            var zf = QuantTensorOps.ToFloats(zeroPoints, "zero_points");
+            if (zf.Length != _n * _kBlocks)
+                throw new QuantSharpException($"zero_points has {zf.Length} elements, expected N·k_blocks = {_n * _kBlocks}");
+            Array.Copy(zf, zp, zp.Length);
         }
-        float defaultZero = 1 << (_bits - 1);
-        var w = new float[(long)_n * _k];
-        int rowBytes = _kBlocks * _blobSize;
-        for (int n = 0; n < _n; n++)
-        {
-            var row = bt.Data.AsSpan(n * rowBytes, rowBytes);
-            var zpRow = zpPacked is null ? default : zpPacked.AsSpan(n * zpRowBytes, zpRowBytes);
-            for (int k = 0; k < _k; k++)
-            {
-                int blk = blockOf is null ? k / _blockSize : blockOf[k];
-                int p = n * _kBlocks + blk;
-                float zp = zpPacked is not null ? Int4.UnpackCode(zpRow, blk, _bits)
-                    : zpFloat is not null ? zpFloat[p] : defaultZero;
-                w[(long)n * _k + k] = (Int4.UnpackCode(row, k, _bits) - zp) * sc[p];
-            }
-        }
-        return w;
+        else Array.Fill(zp, 1 << (_bits - 1));
+        return new NBitsWeights(bt.Data, sc, zp, blockOf, _k, _kBlocks, _blockSize, _blobSize, _bits);
     }
 
     public override void Compute(KernelContext ctx)
     {
         var a = ctx.Input(0);
+        if (a.DataType is not (DataType.Float or DataType.Float16))
+            throw new QuantSharpException($"A must be float or float16, got {DataTypes.Name(a.DataType)}");
         if (a.Rank < 1 || a.Shape[^1] != _k)
             throw new QuantSharpException($"A {ShapeUtil.Format(a.Shape)} must have last dimension K = {_k}");
-        var w = _constWeights ?? Dequantize(ctx.Input(1), ctx.Input(2), ctx.OptionalInput(3), ctx.OptionalInput(4));
-        float[]? bias = ctx.OptionalInput(5) is { } bt ? QuantOps.ToFloats(bt, "bias") : null;
+        var w = _constWeights ?? Prepare(ctx.Input(1), ctx.Input(2), ctx.OptionalInput(3), ctx.OptionalInput(4));
+        float[]? bias = ctx.OptionalInput(5) is { } bt ? QuantTensorOps.ToFloats(bt, "bias") : null;
         if (bias is not null && bias.Length != _n) throw new QuantSharpException($"bias has {bias.Length} elements, expected N = {_n}");
-        var af = QuantOps.ToFloats(a, "A");
+        var af = QuantTensorOps.ToFloats(a, "A");
         int rows = a.Length / _k;
         int[] outShape = [.. a.Shape[..^1], _n];
         var yf = a.DataType == DataType.Float ? ctx.Output<float>(0, outShape).Data : new float[rows * _n];
         int n = _n, kk = _k;
-        ctx.ParallelFor(rows * n, Math.Max(1, 4096 / kk), (start, end) =>
+        // Each weight row is dequantized once into a K-float scratch row and multiplied with every row of A,
+        // so memory stays at the packed size and the dequantization cost is amortised over the rows of A.
+        ctx.ParallelFor(n, Math.Max(1, 16384 / Math.Max(1, kk * Math.Max(1, rows))), (j0, j1) =>
         {
-            for (int idx = start; idx < end; idx++)
+            var row = new float[kk];
+            for (int j = j0; j < j1; j++)
             {
-                int m = idx / n, j = idx % n;
-                float v = TensorPrimitives.Dot(af.AsSpan(m * kk, kk), w.AsSpan(j * kk, kk));
-                yf[idx] = bias is null ? v : v + bias[j];
+                w.DequantizeRow(j, row);
+                float b = bias is null ? 0f : bias[j];
+                for (int m = 0; m < rows; m++)
+                    yf[m * n + j] = Dot(af.AsSpan(m * kk, kk), row) + b;
             }
         });
         if (a.DataType == DataType.Float16)
@@ -125,8 +129,22 @@ public sealed class MatMulNBitsKernel : OpKernel
             var yh = ctx.Output<Half>(0, outShape).Data;
             for (int i = 0; i < yf.Length; i++) yh[i] = (Half)yf[i];
         }
-        else if (a.DataType != DataType.Float)
-            throw new QuantSharpException($"A must be float or float16, got {DataTypes.Name(a.DataType)}");
+    }
+
+    /// <summary>Σ x·y in float32, Vector&lt;float&gt; lanes summed at the end (deterministic on a given machine).</summary>
+    private static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        int j = 0;
+        float sum = 0f;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var acc = Vector<float>.Zero;
+            for (; j <= x.Length - Vector<float>.Count; j += Vector<float>.Count)
+                acc += new Vector<float>(x.Slice(j)) * new Vector<float>(y.Slice(j));
+            sum = Vector.Sum(acc);
+        }
+        for (; j < x.Length; j++) sum += x[j] * y[j];
+        return sum;
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
@@ -137,4 +155,41 @@ public sealed class MatMulNBitsKernel : OpKernel
         Dimension[]? dims = a.Shape is { Length: > 0 } s ? [.. s[..^1], new Dimension(n)] : null;
         ctx.SetOutputType(0, new TensorTypeInfo(a.ElementType, dims));
     }
+}
+
+/// <summary>
+/// Validated MatMulNBits weight inputs: packed codes, per-(row, block) scale and zero point, and the block of each
+/// k (null when it is k / block_size).
+/// </summary>
+internal sealed record NBitsWeights(byte[] Codes, float[] Scales, float[] ZeroPoints, int[]? BlockOf, int K, int KBlocks, int BlockSize, int BlobSize, int Bits)
+{
+    /// <summary>dst[k] = (code[n, k] − zero_point[n, block(k)]) · scale[n, block(k)].</summary>
+    public void DequantizeRow(int n, Span<float> dst)
+    {
+        int rowBytes = KBlocks * BlobSize;
+        var row = Codes.AsSpan(n * rowBytes, rowBytes);
+        int p0 = n * KBlocks;
+        if (BlockOf is { } blockOf)
+        {
+            for (int k = 0; k < K; k++)
+            {
+                int p = p0 + blockOf[k];
+                dst[k] = (Code(row, k) - ZeroPoints[p]) * Scales[p];
+            }
+            return;
+        }
+        for (int blk = 0; blk < KBlocks; blk++)
+        {
+            int k0 = blk * BlockSize, k1 = Math.Min(K, k0 + BlockSize);
+            float s = Scales[p0 + blk], z = ZeroPoints[p0 + blk];
+            for (int k = k0; k < k1; k++) dst[k] = (Code(row, k) - z) * s;
+        }
+    }
+
+    private int Code(ReadOnlySpan<byte> row, int k) => Bits switch
+    {
+        4 => (row[k >> 1] >> ((k & 1) << 2)) & 0xF,
+        8 => row[k],
+        _ => (row[k >> 2] >> ((k & 3) << 1)) & 0x3,
+    };
 }

@@ -18,24 +18,25 @@ public sealed class QLinearMatMulKernel : OpKernel
         var a = ctx.Input(0);
         var b = ctx.Input(3);
         var yZero = ctx.Input(7);
-        QuantOps.RefuseFloat8(a.DataType, "a");
+        QuantTensorOps.RefuseFloat8(a.DataType, "a");
         if (yZero.DataType is not (DataType.UInt8 or DataType.Int8))
             throw new QuantSharpException($"y_zero_point must be uint8 or int8, got {DataTypes.Name(yZero.DataType)}");
         var s = MatMulShape.Resolve(a.Shape, b.Shape);
-        var azp = IntMatMul.RowParams(ctx.Input(2), a.Shape, s, "a_zero_point", t => QuantOps.ToInts(t, "a_zero_point"), 0);
-        var bzp = IntMatMul.ColumnParams(ctx.Input(5), b.Shape, s, "b_zero_point", t => QuantOps.ToInts(t, "b_zero_point"), 0);
-        var asc = IntMatMul.RowParams(ctx.Input(1), a.Shape, s, "a_scale", t => QuantOps.ToFloats(t, "a_scale"), 1f);
-        var bsc = IntMatMul.ColumnParams(ctx.Input(4), b.Shape, s, "b_scale", t => QuantOps.ToFloats(t, "b_scale"), 1f);
-        var acc = new int[ShapeUtil.Product(s.OutputShape)];
+        var azp = IntMatMul.RowParams(ctx.Input(2), a.Shape, s, "a_zero_point", t => QuantTensorOps.ToInts(t, "a_zero_point"), 0);
+        var bzp = IntMatMul.ColumnParams(ctx.Input(5), b.Shape, s, "b_zero_point", t => QuantTensorOps.ToInts(t, "b_zero_point"), 0);
+        var asc = IntMatMul.RowParams(ctx.Input(1), a.Shape, s, "a_scale", t => QuantTensorOps.ToFloats(t, "a_scale"), 1f);
+        var bsc = IntMatMul.ColumnParams(ctx.Input(4), b.Shape, s, "b_scale", t => QuantTensorOps.ToFloats(t, "b_scale"), 1f);
+        var acc = ctx.RentScratch<int>(ShapeUtil.Product(s.OutputShape));
         IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, acc);
         var y = ctx.Output(0, yZero.DataType, s.OutputShape);
         IntMatMul.Requantize(ctx, acc, s, asc, bsc, ctx.Input(6), yZero, y);
+        ctx.ReturnScratch(acc);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
     {
         var dims = MatMulShape.InferDims(ctx.InputType(0), ctx.InputType(3));
-        var t = QuantOps.InputDtype(ctx, 7);
-        ctx.SetOutputType(0, new TensorTypeInfo(t == DataType.Undefined ? QuantOps.InputDtype(ctx, 0) : t, dims));
+        var t = QuantTensorOps.InputDtype(ctx, 7);
+        ctx.SetOutputType(0, new TensorTypeInfo(t == DataType.Undefined ? QuantTensorOps.InputDtype(ctx, 0) : t, dims));
     }
 }

@@ -13,7 +13,8 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 /// <item>Output type: y_zero_point's type, else the <c>output_dtype</c> attribute, else uint8. Integer outputs only
 /// (int8, uint8, int16, uint16, int4, uint4); float8/float4 outputs are refused.</item>
 /// <item>x: float, float16, bfloat16 or int32. The division is carried out in the precision of y_scale's type
-/// (or of the <c>precision</c> attribute when set) and the quotient rounded to that type before rounding to an integer.</item>
+/// (or of the <c>precision</c> attribute when set): x and y_scale are rounded to that type, and so is the quotient,
+/// before rounding to an integer.</item>
 /// </list>
 /// </summary>
 [OnnxOperator("QuantizeLinear", 10)]
@@ -30,7 +31,7 @@ public sealed class QuantizeLinearKernel : OpKernel
         _axis = n.GetInt("axis", 1);
         _blockSize = n.GetInt("block_size", 0);
         if (_blockSize < 0) throw new QuantSharpException($"block_size {_blockSize} must not be negative");
-        _outputDtype = QuantOps.QuantizedDtypeAttribute(n);
+        _outputDtype = QuantTensorOps.QuantizedDtypeAttribute(n);
         if (_outputDtype is { } od && !QuantMath.IsQuantizedInteger(od))
             throw new QuantSharpException($"output_dtype {DataTypes.Name(od)} is not an integer quantization type");
         long p = n.GetInt("precision", 0);
@@ -43,7 +44,7 @@ public sealed class QuantizeLinearKernel : OpKernel
         }
         if (n.Input(2)?.Type is { ElementType: var zt } && zt != DataType.Undefined)
         {
-            QuantOps.RefuseFloat8(zt, "y_zero_point");
+            QuantTensorOps.RefuseFloat8(zt, "y_zero_point");
             if (_outputDtype is { } o && o != zt)
                 throw new QuantSharpException($"output_dtype {DataTypes.Name(o)} differs from y_zero_point's type {DataTypes.Name(zt)}");
         }
@@ -62,9 +63,10 @@ public sealed class QuantizeLinearKernel : OpKernel
         var layout = QuantParamLayout.Resolve(x.Shape, scale.Shape, _axis, _blockSize, "y_scale");
         if (zp is not null && !ShapeUtil.SameShape(zp.Shape, scale.Shape) && !(zp.Length == 1 && scale.Length == 1))
             throw new QuantSharpException($"y_zero_point shape {ShapeUtil.Format(zp.Shape)} differs from y_scale shape {ShapeUtil.Format(scale.Shape)}");
-        var scales = QuantOps.ToDoubles(scale, "y_scale");
-        var zps = zp is null ? new int[scales.Length] : QuantOps.ToInts(zp, "y_zero_point");
+        var scales = QuantTensorOps.ToDoubles(scale, "y_scale");
+        var zps = zp is null ? new int[scales.Length] : QuantTensorOps.ToInts(zp, "y_zero_point");
         var precision = _precision ?? scale.DataType;
+        for (int i = 0; i < scales.Length; i++) scales[i] = QuantMath.RoundToPrecision(scales[i], precision);
         var (qmin, qmax) = QuantMath.Range(outType);
         var y = ctx.Output(0, outType, (int[])x.Shape.Clone());
         switch (x)
@@ -72,7 +74,7 @@ public sealed class QuantizeLinearKernel : OpKernel
             case Tensor<float> xf: Dispatch(ctx, xf.Data, scales, zps, layout, precision, qmin, qmax, y); break;
             case Tensor<Half> xh: Dispatch(ctx, xh.Data, scales, zps, layout, precision, qmin, qmax, y); break;
             case Tensor<int> xi: Dispatch(ctx, xi.Data, scales, zps, layout, precision, qmin, qmax, y); break;
-            case Tensor<BFloat16>: Dispatch(ctx, QuantOps.ToFloats(x, "x"), scales, zps, layout, precision, qmin, qmax, y); break;
+            case Tensor<BFloat16>: Dispatch(ctx, QuantTensorOps.ToFloats(x, "x"), scales, zps, layout, precision, qmin, qmax, y); break;
             default: throw new QuantSharpException($"x must be float, float16, bfloat16 or int32, got {DataTypes.Name(x.DataType)}");
         }
     }
@@ -122,12 +124,13 @@ public sealed class QuantizeLinearKernel : OpKernel
     }
 
     /// <summary>
-    /// saturate(round_half_even(x / s rounded to <paramref name="precision"/>) + zp). A NaN quotient has no code;
+    /// saturate(round_half_even(x ⊘ s) + zp) where ⊘ is division in <paramref name="precision"/>: x is rounded to
+    /// that type, divided by s (already in that type) and the quotient rounded to it. A NaN quotient has no code;
     /// it maps to the zero point (the code of 0.0).
     /// </summary>
     internal static int QuantizeOne(double x, double s, int zp, DataType precision, int qmin, int qmax)
     {
-        double q = QuantMath.RoundToPrecision(x / s, precision);
+        double q = QuantMath.RoundToPrecision(QuantMath.RoundToPrecision(x, precision) / s, precision);
         if (double.IsNaN(q)) return QuantMath.Saturate((long)zp, qmin, qmax);
         return QuantMath.Saturate(QuantMath.RoundHalfToEven(q) + zp, qmin, qmax);
     }
@@ -135,7 +138,7 @@ public sealed class QuantizeLinearKernel : OpKernel
     public override void InferTypes(TypeInferenceContext ctx)
     {
         var x = ctx.InputType(0);
-        var zt = QuantOps.InputDtype(ctx, 2);
+        var zt = QuantTensorOps.InputDtype(ctx, 2);
         var outType = zt != DataType.Undefined ? zt
             : ctx.Node.GetInt("output_dtype", 0) is var od and not 0 ? (DataType)od : DataType.UInt8;
         ctx.SetOutputType(0, new TensorTypeInfo(outType, x?.Shape));

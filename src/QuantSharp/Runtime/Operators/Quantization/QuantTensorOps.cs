@@ -6,7 +6,7 @@ using QuantSharp.Tensors;
 namespace QuantSharp.Runtime.Operators.Quantization;
 
 /// <summary>Conversions and shape helpers shared by the quantization kernels.</summary>
-internal static class QuantOps
+internal static class QuantTensorOps
 {
     /// <summary>Values of a float, float16, bfloat16 or double tensor as doubles (exact).</summary>
     public static double[] ToDoubles(Tensor t, string what)
@@ -197,7 +197,7 @@ internal sealed class MatMulShape
     {
         var ids = new int[ShapeUtil.Product(from)];
         for (int i = 0; i < ids.Length; i++) ids[i] = i;
-        return QuantOps.BroadcastTo(ids, from, to, "matmul batch");
+        return QuantTensorOps.BroadcastTo(ids, from, to, "matmul batch");
     }
 
     /// <summary>Output type inference on declared dims (symbolic batch dims are broadcast when equal or 1).</summary>

@@ -1,0 +1,154 @@
+using QuantSharp.Runtime;
+
+namespace QuantSharp.Llm;
+
+/// <summary>A token window to score: logits at position i−1 predict <c>Tokens[i]</c> for i in [FirstScored, Tokens.Length).</summary>
+public sealed record EvalWindow(int[] Tokens, int FirstScored)
+{
+    public int ScoredCount => Tokens.Length - FirstScored;
+}
+
+/// <summary>Perplexity (and, against a reference model, KL divergence and top-token agreement) over scored windows.</summary>
+public sealed record EvalResult(int Windows, long ScoredTokens, double MeanNll, double? MeanKl = null, double? SameTopRate = null, double? ReferenceMeanNll = null)
+{
+    public double Perplexity => Math.Exp(MeanNll);
+    public double? ReferencePerplexity => ReferenceMeanNll is double r ? Math.Exp(r) : null;
+}
+
+/// <summary>How a text file is cut into windows.</summary>
+public static class EvalProtocols
+{
+    /// <summary>
+    /// The stories260K reference protocol (reference_ppl_tinystories_valid_head.json): split on blank lines ("\n\n"),
+    /// strip, skip empty; each paragraph → [BOS] + BPE(paragraph); concatenate; non-overlapping windows of
+    /// <paramref name="window"/> tokens (remainder dropped); score tokens 1..window−1 of each window.
+    /// </summary>
+    public static List<EvalWindow> Paragraphs(string text, Llama2cTokenizer tok, int window = 512)
+    {
+        var all = new List<int>();
+        foreach (var para in text.Replace("\r\n", "\n").Split("\n\n"))
+        {
+            // Python's str.strip(): leading and trailing whitespace.
+            var p = para.Trim();
+            if (p.Length == 0) continue;
+            all.AddRange(tok.Encode(p, bos: true));
+        }
+        var windows = new List<EvalWindow>();
+        for (int s = 0; s + window <= all.Count; s += window) windows.Add(new EvalWindow(all.GetRange(s, window).ToArray(), 1));
+        return windows;
+    }
+
+    /// <summary>
+    /// llama.cpp's perplexity protocol: the whole text → [BOS] + BPE(text); non-overlapping chunks of <paramref name="ctx"/>
+    /// tokens whose first token is replaced by BOS; only the second half is scored (tokens ctx/2+1 .. ctx−1), so every
+    /// scored token sees at least ctx/2 tokens of context.
+    /// </summary>
+    public static List<EvalWindow> LlamaCpp(string text, Llama2cTokenizer tok, int ctx)
+    {
+        if (ctx < 4) throw new QuantSharpException($"--ctx must be at least 4, got {ctx}");
+        var all = tok.Encode(text, bos: true);
+        var windows = new List<EvalWindow>();
+        for (int s = 0; s + ctx <= all.Length; s += ctx)
+        {
+            var w = all.AsSpan(s, ctx).ToArray();
+            w[0] = Llama2cTokenizer.Bos;
+            windows.Add(new EvalWindow(w, ctx / 2 + 1));
+        }
+        return windows;
+    }
+}
+
+public static class Evaluator
+{
+    /// <summary>
+    /// Mean negative log-likelihood over all scored tokens. Windows are independent, so they are spread over
+    /// <paramref name="threads"/> workers, each with its own state; per-window sums are added in window order, so the
+    /// result does not depend on the thread count.
+    /// </summary>
+    public static EvalResult Perplexity(LlamaWeights weights, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
+        => Run(weights, null, windows, threads, progress);
+
+    /// <summary>
+    /// Evaluates <paramref name="model"/> and, at each scored position, compares its next-token distribution Q with the
+    /// <paramref name="reference"/>'s P: KL(P‖Q) = Σ p·(log p − log q) averaged over positions, and the rate at which both
+    /// argmaxes agree. <see cref="EvalResult.ReferenceMeanNll"/> is the reference's own NLL on the same tokens.
+    /// </summary>
+    public static EvalResult Compare(LlamaWeights reference, LlamaWeights model, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
+        => Run(model, reference, windows, threads, progress);
+
+    private static EvalResult Run(LlamaWeights model, LlamaWeights? reference, IReadOnlyList<EvalWindow> windows, int threads, Action<int>? progress)
+    {
+        if (windows.Count == 0) throw new QuantSharpException("no evaluation window: the text is shorter than one window");
+        foreach (var w in windows)
+            if (w.Tokens.Length > model.Config.SeqLen) throw new QuantSharpException($"window of {w.Tokens.Length} tokens exceeds the model's seq_len {model.Config.SeqLen} (use a smaller --ctx)");
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        var nll = new double[windows.Count];
+        var refNll = new double[windows.Count];
+        var kl = new double[windows.Count];
+        var same = new long[windows.Count];
+        int done = 0;
+        Parallelism.For(threads, windows.Count, 1, (w0, w1) =>
+        {
+            // Inner products single-threaded: the parallelism is across windows.
+            var dm = new LlamaDecoder(model, 1);
+            var sm = dm.NewState();
+            var dr = reference is null ? null : new LlamaDecoder(reference, 1);
+            var sr = dr?.NewState();
+            var lpm = new double[model.Config.VocabSize];
+            var lpr = new double[model.Config.VocabSize];
+            for (int wi = w0; wi < w1; wi++)
+            {
+                var win = windows[wi];
+                double a = 0, ar = 0, k = 0;
+                long agree = 0;
+                for (int pos = 0; pos + 1 < win.Tokens.Length; pos++)
+                {
+                    var lm = dm.Forward(sm, win.Tokens[pos], pos);
+                    float[]? lr = dr is null ? null : dr.Forward(sr!, win.Tokens[pos], pos);
+                    if (pos + 1 < win.FirstScored) continue;
+                    int target = win.Tokens[pos + 1];
+                    LogSoftmax(lm, lpm);
+                    a -= lpm[target];
+                    if (lr is not null)
+                    {
+                        LogSoftmax(lr, lpr);
+                        ar -= lpr[target];
+                        double s = 0;
+                        for (int i = 0; i < lpr.Length; i++) s += Math.Exp(lpr[i]) * (lpr[i] - lpm[i]);
+                        k += s;
+                        if (Sampler.ArgMax(lm) == Sampler.ArgMax(lr)) agree++;
+                    }
+                }
+                nll[wi] = a;
+                refNll[wi] = ar;
+                kl[wi] = k;
+                same[wi] = agree;
+                if (progress is not null) progress(Interlocked.Increment(ref done));
+            }
+        });
+        long n = windows.Sum(w => (long)w.ScoredCount);
+        double total = 0, totalRef = 0, totalKl = 0;
+        long totalSame = 0;
+        for (int i = 0; i < windows.Count; i++)
+        {
+            total += nll[i];
+            totalRef += refNll[i];
+            totalKl += kl[i];
+            totalSame += same[i];
+        }
+        return reference is null
+            ? new EvalResult(windows.Count, n, total / n)
+            : new EvalResult(windows.Count, n, total / n, totalKl / n, (double)totalSame / n, totalRef / n);
+    }
+
+    /// <summary>log softmax in double: l_i − max − log Σ exp(l_j − max).</summary>
+    public static void LogSoftmax(ReadOnlySpan<float> logits, Span<double> dst)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in logits) max = Math.Max(max, v);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += Math.Exp(logits[i] - (double)max);
+        double lse = max + Math.Log(sum);
+        for (int i = 0; i < logits.Length; i++) dst[i] = logits[i] - lse;
+    }
+}
