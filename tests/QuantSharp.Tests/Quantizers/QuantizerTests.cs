@@ -210,6 +210,25 @@ public class QuantizerTests
     }
 
     [Fact]
+    public void TensorOverridesAndActivationTypesAreApplied()
+    {
+        var r = Quantizer.QuantizeStatic(Examples.Load("fmnist_cnn"), Examples.Calib, Examples.Preprocessing(), new StaticQuantizerOptions
+        {
+            ActivationType = DataType.Int8,
+            PerChannel = false,
+            TensorOverrides = new Dictionary<string, TensorOverride> { ["input"] = new() { Scale = 0.25f, ZeroPoint = -3 } },
+            Calibration = new CalibrationOptions { Samples = 32, BatchSize = 32 },
+        });
+        var q = r.Model.Graph.Nodes.Single(n => n.OpType == "QuantizeLinear" && n.Input(0)!.Name == "input");
+        Assert.Equal(0.25f, ((Tensor<float>)q.Input(1)!.Initializer!).Data[0]);
+        var zp = q.Input(2)!.Initializer!;
+        Assert.Equal(DataType.Int8, zp.DataType);
+        Assert.Equal(-3, zp.GetDouble(0));
+        var w = r.Model.Graph.FindNode("/conv1/Conv")!.Input(1)!.Producer!;
+        Assert.Equal(1, w.Input(1)!.Initializer!.Length);
+    }
+
+    [Fact]
     public void CalibratorsParseAndGiveRanges()
     {
         Assert.Equal(CalibratorKind.Percentile, CalibratorSpec.Parse("percentile:99.9").Kind);
