@@ -17,6 +17,15 @@ namespace QuantSharp.Quantization.Observers;
 /// <item>both are normalised to sum 1 and KL(P‖Q) = Σ p · ln(p / q).</item>
 /// </list>
 /// (For an asymmetric scheme and non-negative data L is the full qmax − qmin + 1, e.g. 256 for uint8 after a ReLU.)
+/// <para>
+/// Exact zeros are left out of the searched histogram (bin 0 keeps only the values in (0, w]). Every candidate
+/// represents 0 exactly (the quantizer makes 0 a code), so exact zeros lose nothing whatever the threshold and must
+/// not weigh on the choice. Left in, they break the search on ReLU/ReLU6 outputs, where often more than half the
+/// values are exactly 0: Q spreads the first group's total evenly over that group's non-empty bins, so a group
+/// that merges the zero spike in bin 0 with its neighbours gives P ≫ Q in bin 0 and a KL of about
+/// p₀ · ln(non-empty bins of the group), which only the smallest candidate (i = L, one bin per group) avoids —
+/// the threshold then collapses to L / H of the range (ReLU6 outputs clipped at about 1 instead of 6).
+/// </para>
 /// The threshold is t = i* · w (the upper edge of the last kept bin) for the i* with the smallest KL (the
 /// smallest such i on ties). If L ≥ H there is nothing to choose and t = max |x|. The range is then
 /// [max(min, −t), min(max, t)].
@@ -43,7 +52,7 @@ public sealed class EntropyObserver : HistogramObserver
     /// <summary>The chosen number of kept |x| bins, its threshold and its divergence (bins 0 and KL 0 when no search was possible).</summary>
     public (int Bins, double Threshold, double Divergence) FindThreshold(int levels)
     {
-        var abs = Histogram.AbsCounts();
+        var abs = SearchCounts();
         int h = abs.Length;
         if (levels >= h || Histogram.Range == 0) return (0, Histogram.MaxAbs, 0);
         int best = 0;
@@ -61,6 +70,14 @@ public sealed class EntropyObserver : HistogramObserver
         }
         if (best == 0) return (0, Histogram.MaxAbs, 0);
         return (best, System.Math.Min(best * Histogram.BinWidth, Histogram.MaxAbs), bestKl);
+    }
+
+    /// <summary>The |x| counts the search runs on: <see cref="StreamingHistogram.AbsCounts"/> without the exact zeros (see the class).</summary>
+    public double[] SearchCounts()
+    {
+        var abs = Histogram.AbsCounts();
+        abs[0] = System.Math.Max(0, abs[0] - Histogram.ZeroCount);
+        return abs;
     }
 
     /// <summary>KL(P‖Q) of candidate <paramref name="bins"/> as described on the class; +∞ when the candidate is skipped.</summary>
