@@ -262,6 +262,16 @@ public sealed class GgufLlamaTests : IDisposable
     }
 
     [Fact]
+    public void LegacyAndVersion1CheckpointsExportToIdenticalBytes()
+    {
+        var (legacy, _) = Export(GgmlType.Q4_0);
+        string v1Path = Path.Combine(_dir, "v1.gguf");
+        using (var v1 = Llama2cCheckpoint.Open(LlmTestData.V1))
+            GgufLlama.Export(v1.Weights, LlmTestData.Tokenizer, v1Path, GgmlType.Q4_0, "stories260K");
+        Assert.Equal(File.ReadAllBytes(legacy), File.ReadAllBytes(v1Path));
+    }
+
+    [Fact]
     public void NonLlamaArchitectureIsRejected()
     {
         string path = Path.Combine(_dir, "gpt.gguf");
