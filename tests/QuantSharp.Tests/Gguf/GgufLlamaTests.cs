@@ -262,6 +262,17 @@ public sealed class GgufLlamaTests : IDisposable
     }
 
     [Fact]
+    public void Q4KExportOfStories260KFallsBackHonestly()
+    {
+        // No stories260K row is a multiple of 256, so every matrix is written as F16 and reported as a fallback.
+        var (path, report) = Export(GgmlType.Q4_K);
+        using var f = GgufFile.Open(path);
+        Assert.All(report.Tensors.Where(t => t.Dims.Length == 2), t => Assert.True(t.FellBack && t.Written == GgmlType.F16, t.Name));
+        Assert.Equal(GgufValue.UInt32(14), f.Get("general.file_type"));
+        Assert.InRange(report.BitsPerWeight, 16, 16.1);
+    }
+
+    [Fact]
     public void LegacyAndVersion1CheckpointsExportToIdenticalBytes()
     {
         var (legacy, _) = Export(GgmlType.Q4_0);

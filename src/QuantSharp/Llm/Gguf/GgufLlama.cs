@@ -28,8 +28,8 @@ public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList
 /// the same pairs llama.cpp's "normal" RoPE (the one its llama architecture uses) rotates. llama.cpp's Hugging Face
 /// converter permutes Wq/Wk only to undo the Hugging Face export's permutation into the rotate-half layout; llama2.c
 /// weights never went through that, so they are written unpermuted, and read back unpermuted.</para>
-/// <para>Block types need rows that are whole 32-element blocks. A matrix whose row length (ne[0]) is not a multiple
-/// of 32 — stories260K's W2 has rows of 172 — is written as F16 instead (or F32 when F32 was asked for); the report
+/// <para>Block types need rows that are whole blocks (32 elements, 256 for Q4_K). A matrix whose row length (ne[0]) is
+/// not a multiple of the block — stories260K's W2 has rows of 172, and no stories260K row is 256 long — is written as F16 instead; the report
 /// lists every such fallback and its bits per weight count the F16 bytes. RMSNorm vectors are always F32.</para>
 /// </summary>
 public static class GgufLlama
@@ -44,6 +44,7 @@ public static class GgufLlama
         GgmlType.Q4_0 => 2,
         GgmlType.Q4_1 => 3,
         GgmlType.Q8_0 => 7,
+        GgmlType.Q4_K => 14,
         GgmlType.BF16 => 32,
         _ => throw new QuantSharpException($"no llama file type for {t}"),
     };
@@ -59,8 +60,8 @@ public static class GgufLlama
         var c = weights.Config;
         if (tokenizer.VocabSize != c.VocabSize) throw new QuantSharpException($"tokenizer has {tokenizer.VocabSize} tokens, the model {c.VocabSize}");
         foreach (var t in new[] { type, embeddingType ?? type, outputType ?? type })
-            if (t is not (GgmlType.F32 or GgmlType.F16 or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1))
-                throw new QuantSharpException($"GGUF export supports f32, f16, q8_0, q4_0 and q4_1, not {GgmlTypes.Name(t)}");
+            if (t is not (GgmlType.F32 or GgmlType.F16 or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q4_K))
+                throw new QuantSharpException($"GGUF export supports f32, f16, q8_0, q4_0, q4_1 and q4_k, not {GgmlTypes.Name(t)}");
 
         var w = new GgufWriter();
         w.Add("general.architecture", Architecture);
@@ -171,7 +172,7 @@ public static class GgufLlama
 
     /// <summary>
     /// Reads a llama GGUF into <see cref="LlamaWeights"/> for <see cref="LlamaDecoder"/>. Matrices of any type this
-    /// library reads (f32, f16, bf16, q8_0, q4_0, q4_1) are dequantized to FP32 <see cref="F32Matrix"/> (the decoder's
+    /// library reads (f32, f16, bf16, q8_0, q4_0, q4_1, q4_k) are dequantized to FP32 <see cref="F32Matrix"/> (the decoder's
     /// block-format matrices are not yet public API); norms must be F32 or F16.
     /// </summary>
     public static LlamaWeights LoadWeights(GgufFile f)
