@@ -252,6 +252,17 @@ public sealed class GgufLlamaTests : IDisposable
         var (path, report) = Export(type);
         using var f = GgufFile.Open(path);
         var w = GgufLlama.LoadWeights(f);
+        // Block tensors stay in block form and dequantize to exactly what the file holds.
+        var row = new float[w.Layers[0].Wq.Cols];
+        Assert.Equal(GgmlTypes.Name(type), w.Layers[0].Wq.TypeName);
+        Assert.True(w.Layers[0].Wq.UsesQ8Activations);
+        var all = f.ReadFloats(f.Tensor("blk.0.attn_q.weight"));
+        for (int r = 0; r < w.Layers[0].Wq.Rows; r++)
+        {
+            w.Layers[0].Wq.DequantizeRow(r, row);
+            Assert.Equal(all.AsSpan(r * row.Length, row.Length).ToArray(), row);
+        }
+        Assert.Equal("f32", w.Layers[0].W2.TypeName); // the F16 fallback is dequantized
         var dec = new LlamaDecoder(w);
         var s = dec.NewState();
         var logits = dec.Forward(s, Llama2cTokenizer.Bos, 0);

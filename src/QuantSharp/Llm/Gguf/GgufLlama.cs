@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
+using QuantSharp.Llm.Formats;
 
 namespace QuantSharp.Llm.Gguf;
 
@@ -171,11 +174,13 @@ public static class GgufLlama
         p.Length == 6 && p.StartsWith("<0x", StringComparison.Ordinal) && p[5] == '>' && Uri.IsHexDigit(p[3]) && Uri.IsHexDigit(p[4]);
 
     /// <summary>
-    /// Reads a llama GGUF into <see cref="LlamaWeights"/> for <see cref="LlamaDecoder"/>. Matrices of any type this
-    /// library reads (f32, f16, bf16, q8_0, q4_0, q4_1, q4_k) are dequantized to FP32 <see cref="F32Matrix"/> (the decoder's
-    /// block-format matrices are not yet public API); norms must be F32 or F16.
+    /// Reads a llama GGUF into <see cref="LlamaWeights"/> for <see cref="LlamaDecoder"/>. With <paramref name="keepBlocks"/>
+    /// Q8_0/Q4_0/Q4_1 matrices stay in block form (<see cref="Q8DotMatrix{TBlock}"/>: the decoder's int8-activation
+    /// product; ggml's block layouts are byte-identical to <see cref="BlockQ8_0"/>, <see cref="BlockQ4_0"/>,
+    /// <see cref="BlockQ4_1"/>); every other type (f32, f16, bf16, q4_k) is dequantized to FP32 <see cref="F32Matrix"/>.
+    /// Norm vectors are read as FP32.
     /// </summary>
-    public static LlamaWeights LoadWeights(GgufFile f)
+    public static LlamaWeights LoadWeights(GgufFile f, bool keepBlocks = true)
     {
         string arch = f.GetString("general.architecture");
         if (arch != Architecture) throw new ModelFormatException($"{f.FileName}: general.architecture is '{arch}', only '{Architecture}' is supported");
@@ -195,11 +200,18 @@ public static class GgufLlama
         if (f.Has("llama.rope.dimension_count") && f.GetInt("llama.rope.dimension_count") != cfg.HeadSize)
             throw new ModelFormatException($"{f.FileName}: llama.rope.dimension_count {f.GetInt("llama.rope.dimension_count")} differs from the head size {cfg.HeadSize} (partial RoPE is not supported)");
 
-        F32Matrix Mat(string n, int rows, int cols)
+        WeightMatrix Mat(string n, int rows, int cols)
         {
             var t = f.Tensor(n);
             if (t.Dims.Length != 2 || t.Dims[0] != cols || t.Dims[1] != rows)
                 throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.Shape}, expected [{cols}, {rows}]");
+            if (keepBlocks)
+                switch (t.Type)
+                {
+                    case GgmlType.Q8_0: return new Q8DotMatrix<BlockQ8_0>(n, rows, cols, Blocks<BlockQ8_0>(f, t));
+                    case GgmlType.Q4_0: return new Q8DotMatrix<BlockQ4_0>(n, rows, cols, Blocks<BlockQ4_0>(f, t));
+                    case GgmlType.Q4_1: return new Q8DotMatrix<BlockQ4_1>(n, rows, cols, Blocks<BlockQ4_1>(f, t));
+                }
             return F32Matrix.FromArray(n, rows, cols, f.ReadFloats(t));
         }
         float[] Vec(string n)
@@ -223,6 +235,14 @@ public static class GgufLlama
         }
         var cls = shared ? embM : Mat("output.weight", vocab, d);
         return new LlamaWeights(cfg, embM, layers, Vec("output_norm.weight"), cls);
+    }
+
+    // Copies a tensor's bytes into block structs; the struct must have exactly the ggml block size.
+    private static TBlock[] Blocks<TBlock>(GgufFile f, GgufTensorInfo t) where TBlock : unmanaged
+    {
+        if (Unsafe.SizeOf<TBlock>() != GgmlTypes.TypeSize(t.Type))
+            throw new InvalidOperationException($"{typeof(TBlock).Name} is {Unsafe.SizeOf<TBlock>()} bytes, ggml {t.Type} blocks are {GgmlTypes.TypeSize(t.Type)}");
+        return MemoryMarshal.Cast<byte, TBlock>(f.TensorBytes(t)).ToArray();
     }
 
     /// <summary>
