@@ -1,0 +1,92 @@
+using System.Numerics;
+using QuantSharp.Graph;
+using QuantSharp.Quantization.Math;
+using QuantSharp.Runtime.Operators.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>Names and helpers shared by the integer operators of the <see cref="IntegerLowering.Domain"/> domain.</summary>
+internal static class IntOps
+{
+    public static float Scalar(Tensor? t, string what) => t is null
+        ? throw new QuantSharpException($"{what} must be a constant")
+        : t.Length == 1 ? QuantTensorOps.ToFloats(t, what)[0] : throw new QuantSharpException($"{what} must be a scalar, got {t}");
+
+    public static int ZeroPoint(Tensor? t, string what) => t is null ? 0 : t.Length == 1
+        ? QuantTensorOps.ToInts(t, what)[0] : throw new QuantSharpException($"{what} must be a scalar, got {t}");
+
+    /// <summary>Element type of a quantized activation described by its zero point (uint8 when absent).</summary>
+    public static DataType TypeOf(Tensor? zeroPoint) => zeroPoint?.DataType ?? DataType.UInt8;
+
+    /// <summary>
+    /// Clamp range of the output in quantized units: the type's range, narrowed by the folded activation's float
+    /// bounds act_min / act_max (Relu: [0, +∞); Clip: [min, max]) as round(bound / s_y) + z_y.
+    /// </summary>
+    public static (int Min, int Max) ClampRange(Node node, DataType type, float yScale, int yZero)
+    {
+        var (lo, hi) = QuantMath.Range(type);
+        if (node.Attribute("act_min") is { } mn)
+            lo = Math.Max(lo, QuantMath.Saturate(QuantMath.RoundHalfToEven((double)mn.Float / yScale) + yZero, lo, hi));
+        if (node.Attribute("act_max") is { } mx)
+            hi = Math.Min(hi, QuantMath.Saturate(QuantMath.RoundHalfToEven((double)mx.Float / yScale) + yZero, lo, hi));
+        return (lo, hi);
+    }
+
+    public static void Store<T>(T[] dst, int i, int v) where T : unmanaged, IBinaryInteger<T> => dst[i] = T.CreateTruncating(v);
+}
+
+/// <summary>
+/// Requantization target of a lowered Conv / Gemm / MatMul: an 8-bit output (y_scale, y_zero_point given) or the
+/// dequantized float value acc · s_x·s_w[c] + bias[c], clamped by the folded activation.
+/// </summary>
+internal sealed class OutputStage
+{
+    public Requantizer? Quantized { get; }
+    public DataType OutputType { get; }
+    private readonly float[] _scale;
+    private readonly float[] _bias;
+    private readonly float _min, _max;
+
+    public OutputStage(Node node, KernelInitContext ctx, int channels, float xScale, float[] wScale, int yScaleIndex, int yZeroIndex, int biasIndex)
+    {
+        var accScale = new float[wScale.Length];
+        for (int i = 0; i < wScale.Length; i++) accScale[i] = xScale * wScale[i];
+        var biasT = ctx.Constant(biasIndex);
+        float[]? bias = biasT is null ? null : QuantTensorOps.ToFloats(biasT, "bias");
+        if (bias is not null && bias.Length != channels && bias.Length != 1)
+            throw new QuantSharpException($"bias has {bias.Length} elements, expected {channels}");
+        _scale = new float[channels];
+        _bias = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            _scale[c] = accScale[accScale.Length == 1 ? 0 : c];
+            _bias[c] = bias is null ? 0 : bias[bias.Length == 1 ? 0 : c];
+        }
+        _min = node.Attribute("act_min")?.Float ?? float.NegativeInfinity;
+        _max = node.Attribute("act_max")?.Float ?? float.PositiveInfinity;
+        if (node.Input(yScaleIndex) is null)
+        {
+            OutputType = DataType.Float;
+            return;
+        }
+        float ys = IntOps.Scalar(ctx.Constant(yScaleIndex), "y_scale");
+        var yzT = ctx.Constant(yZeroIndex);
+        int yz = IntOps.ZeroPoint(yzT, "y_zero_point");
+        OutputType = IntOps.TypeOf(yzT);
+        var (lo, hi) = IntOps.ClampRange(node, OutputType, ys, yz);
+        var mode = ctx.Options.IntegerExecution.Requantization;
+        Quantized = new Requantizer(channels, accScale, bias, ys, yz, lo, hi, mode);
+    }
+
+    /// <summary>Writes acc (channel c) to element i of the output buffer.</summary>
+    public void Write(Array dst, int i, int acc, int c)
+    {
+        switch (dst)
+        {
+            case byte[] u: u[i] = (byte)Quantized!.Apply(acc, c); break;
+            case sbyte[] s: s[i] = (sbyte)Quantized!.Apply(acc, c); break;
+            case float[] f: f[i] = Math.Clamp(acc * _scale[c] + _bias[c], _min, _max); break;
+        }
+    }
+}
