@@ -4,5 +4,13 @@ namespace QuantSharp.Bench;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        if (args.Length >= 1 && args[0] == "int8-quick")
+        {
+            Int8GemmBenchmarks.Quick(args.Length > 1 ? int.Parse(args[1]) : 1);
+            return;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

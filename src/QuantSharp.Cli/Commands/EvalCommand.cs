@@ -133,7 +133,7 @@ public sealed class EvalCommand : Command
             var feeds = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             if (b.InputNames is { } names)
                 for (int k = 0; k < names.Count; k++) feeds[names[k]] = b.Inputs[k];
-            else feeds[inputNames[0]] = b.Input;
+            else feeds[inputNames[0]] = ToModelType(b.Input, session.Inputs[0]);
 
             // One untimed run first: it pays for JIT compilation and the pool's first allocations.
             if (!warmedUp && total > batch) session.Run(feeds);
@@ -147,6 +147,38 @@ public sealed class EvalCommand : Command
         }
         stats.WallSeconds = wall.Elapsed.TotalSeconds;
         return stats;
+    }
+
+    /// <summary>
+    /// Integer tensor data (e.g. uint8 pixels in an .npz) for a floating-point input is converted value by value;
+    /// everything else is passed as it is and checked by the session.
+    /// </summary>
+    private static Tensor ToModelType(Tensor t, Value input)
+    {
+        if (input.Type is not { } type || !DataTypes.IsInteger(t.DataType)) return t;
+        switch (type.ElementType)
+        {
+            case DataType.Float:
+            {
+                var f = new float[t.Length];
+                for (int i = 0; i < f.Length; i++) f[i] = (float)t.GetDouble(i);
+                return new Tensor<float>(f, t.Shape);
+            }
+            case DataType.Float16:
+            {
+                var h = new Half[t.Length];
+                for (int i = 0; i < h.Length; i++) h[i] = (Half)t.GetDouble(i);
+                return new Tensor<Half>(h, t.Shape);
+            }
+            case DataType.Double:
+            {
+                var d = new double[t.Length];
+                for (int i = 0; i < d.Length; i++) d[i] = t.GetDouble(i);
+                return new Tensor<double>(d, t.Shape);
+            }
+            default:
+                return t;
+        }
     }
 
     /// <summary>Top-1: the argmax of each sample's row of the first output (shape [B, …]) against its label.</summary>

@@ -157,6 +157,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_IntegerTensorDataFeedsAFloatModel()
+    {
+        var model = CliRunner.IdentityModel(_dir, "id.onnx", DataType.Float, null, 3);
+        var x = new byte[] { 9, 1, 2, 0, 200, 3, 4, 5, 6 };
+        Npz.Write(P("u8.npz"), [("x", new Tensor<byte>(x, [3, 3])), ("y", new Tensor<long>([0, 1, 1], [3]))]);
+        var r = CliRunner.Run("eval", model, "--data", "npz:" + P("u8.npz"), "--batch", "2", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(2, doc.RootElement.GetProperty("correct").GetInt32());
+        Assert.Equal([0, 1, 2], doc.RootElement.GetProperty("top1_first").EnumerateArray().Select(v => v.GetInt32()));
+    }
+
+    [Fact]
     public void Eval_ProgressBarGoesToATerminalStderrOnly()
     {
         var model = CliRunner.IdentityModel(_dir, "id.onnx", DataType.Float, null, 4);

@@ -1,0 +1,296 @@
+using System.Buffers;
+
+namespace QuantSharp.Runtime.Kernels.Simd;
+
+/// <summary>
+/// Signed 8-bit right operand B (K×N) packed once, for constant weights, into the "VNNI" layout the dot-product
+/// micro-kernels read: column blocks of <see cref="BlockColumns"/> = 16 columns; inside a block, for each group of
+/// 4 consecutive k, the 16 columns' 4 bytes each (64 bytes = one zmm, two ymm, four xmm; also one row of an AMX
+/// B tile). Element (k, n) is at Data[((n/16)·KGroups + k/4)·64 + (n%16)·4 + k%4]. K is padded with zeros to a
+/// multiple of <see cref="KAlignment"/> (≥ 4) and N to a multiple of 16, so kernels never read past the panel.
+/// Column sums of B and the zero points are kept for the zero-point correction.
+/// </summary>
+public sealed unsafe class PackedInt8Weights
+{
+    /// <summary>Columns per packed block (one 512-bit vector of int32 accumulators).</summary>
+    public const int BlockColumns = 16;
+
+    private PackedInt8Weights(byte[] data, int k, int n, int kPadded, int[] columnSums, int[] zeroPoints)
+    {
+        Data = data;
+        Depth = k;
+        Columns = n;
+        PaddedDepth = kPadded;
+        ColumnSums = columnSums;
+        ZeroPoints = zeroPoints;
+    }
+
+    /// <summary>Packed bytes (pinned, so kernels may keep raw pointers); signed values stored as bytes.</summary>
+    public byte[] Data { get; }
+
+    /// <summary>K, the shared dimension.</summary>
+    public int Depth { get; }
+
+    /// <summary>N, the number of output columns.</summary>
+    public int Columns { get; }
+
+    /// <summary>K rounded up to the packing alignment.</summary>
+    public int PaddedDepth { get; }
+
+    /// <summary>Number of 4-deep k groups per column block (PaddedDepth / 4).</summary>
+    public int KGroups => PaddedDepth / 4;
+
+    /// <summary>Number of 16-column blocks.</summary>
+    public int ColumnBlocks => (Columns + BlockColumns - 1) / BlockColumns;
+
+    /// <summary>Bytes from one column block to the next (KGroups · 64).</summary>
+    public int BlockStride => PaddedDepth * BlockColumns;
+
+    /// <summary>Σ_k B[k, n] for each column.</summary>
+    public int[] ColumnSums { get; }
+
+    /// <summary>Zero point of each column of B (length N; a per-tensor zero point is repeated).</summary>
+    public int[] ZeroPoints { get; }
+
+    /// <summary>Address of the packed data (the array is pinned).</summary>
+    public byte* Pointer => (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref Data[0]);
+
+    /// <summary>
+    /// Packs B: element (k, n) = transposed ? b[n·ldb + k] : b[k·ldb + n]. Zero points: empty (0), one (per tensor)
+    /// or N (per column). <paramref name="kAlignment"/> must be a positive multiple of 4 (64 for AMX tiles).
+    /// </summary>
+    public static PackedInt8Weights Pack(int k, int n, ReadOnlySpan<sbyte> b, int ldb, bool transposed,
+        ReadOnlySpan<int> zeroPoints = default, int kAlignment = 4)
+    {
+        if (k < 0 || n < 0) throw new QuantSharpException($"int8 GEMM: negative B shape {k}x{n}");
+        if (kAlignment <= 0 || kAlignment % 4 != 0) throw new QuantSharpException($"int8 GEMM: K alignment {kAlignment} is not a positive multiple of 4");
+        int rows = transposed ? n : k, cols = transposed ? k : n;
+        if (rows > 0 && cols > 0 && (ldb < cols || (long)(rows - 1) * ldb + cols > b.Length))
+            throw new QuantSharpException($"int8 GEMM: B buffer of {b.Length} elements too small for {rows}x{cols} with leading dimension {ldb}");
+        if (zeroPoints.Length > 1 && zeroPoints.Length != n)
+            throw new QuantSharpException($"int8 GEMM: B has {zeroPoints.Length} zero points, expected 1 or {n}");
+        int kp = (k + kAlignment - 1) / kAlignment * kAlignment;
+        int blocks = (n + BlockColumns - 1) / BlockColumns;
+        // At least one byte so Pointer is always valid.
+        var data = GC.AllocateArray<byte>(Math.Max(1, checked(blocks * kp * BlockColumns)), pinned: true);
+        var sums = new int[n];
+        var zps = new int[n];
+        for (int j = 0; j < n; j++)
+        {
+            zps[j] = zeroPoints.Length == 0 ? 0 : zeroPoints.Length == 1 ? zeroPoints[0] : zeroPoints[j];
+            int blockBase = j / BlockColumns * kp * BlockColumns + j % BlockColumns * 4;
+            int s = 0;
+            for (int p = 0; p < k; p++)
+            {
+                sbyte v = transposed ? b[j * ldb + p] : b[p * ldb + j];
+                s += v;
+                data[blockBase + (p >> 2) * 64 + (p & 3)] = (byte)v;
+            }
+            sums[j] = s;
+        }
+        return new PackedInt8Weights(data, k, n, kp, sums, zps);
+    }
+}
+
+/// <summary>
+/// A micro-kernel family for <see cref="Int8Gemm"/>. It computes raw unsigned×signed dot products
+/// C[i, j] = Σ_p A[i, p] · B[p, j] (int32, wrapping) where A is u8 row-major with K padded by zeros to
+/// b.PaddedDepth, and B is a <see cref="PackedInt8Weights"/>. Zero points and signedness of A are handled by the
+/// driver (row/column sums), so every implementation — managed SIMD or generated code (AMX) — computes the same
+/// integer function and must match <see cref="ScalarInt8Kernel"/> bit for bit.
+/// </summary>
+public unsafe interface IInt8GemmKernel
+{
+    /// <summary>Short name used in reports and for the QUANTSHARP_INT8_KERNEL override.</summary>
+    string Name { get; }
+
+    /// <summary>Whether the instructions this kernel needs are available now.</summary>
+    bool IsSupported { get; }
+
+    /// <summary>
+    /// Rows [0, rows) of A (pointer to row 0, leading dimension lda ≥ b.PaddedDepth, 4-byte groups readable up to
+    /// b.PaddedDepth) times column blocks [blockStart, blockEnd) of B, written to C (pointer to element (0, 0) of
+    /// the whole output, leading dimension ldc). Only columns below b.Columns are written.
+    /// </summary>
+    void Multiply(byte* a, int lda, int rows, PackedInt8Weights b, int blockStart, int blockEnd, int* c, int ldc);
+}
+
+/// <summary>
+/// Int8 GEMM driver: C[m, n] = Σ_k (A[m, k] − za) · (B[k, n] − zb[n]) in int32 for u8 or s8 A and packed s8 B.
+/// <para>
+/// A is copied into a zero-padded u8 panel (s8 values shifted by +128, the zero point with them, because the
+/// dot-product instructions take unsigned × signed). With A' and za' the shifted operand and zero point,
+/// Σ(A'−za')(B−zb) = ΣA'B − zb·ΣA' − za'·ΣB + K·za'·zb; the raw ΣA'B comes from the kernel, the correction from
+/// row sums of A' and column sums of B, applied once per output element. All arithmetic wraps in int32, like the
+/// reference, so the result equals it exactly.
+/// </para>
+/// <para>
+/// Work is split over tiles of <see cref="TileRows"/> rows × <see cref="TileBlocks"/> column blocks; each output
+/// element is produced by one tile with the same K order, so results do not depend on the thread count.
+/// </para>
+/// </summary>
+public static unsafe class Int8Gemm
+{
+    /// <summary>Rows of A per parallel tile (its A panel, K bytes a row, stays in L2).</summary>
+    public const int TileRows = 96;
+
+    /// <summary>Column blocks per parallel tile.</summary>
+    public const int TileBlocks = 8;
+
+    /// <summary>Environment variable naming the kernel to use (e.g. "Vector128"), for tests and comparisons.</summary>
+    public const string KernelEnvironmentVariable = "QUANTSHARP_INT8_KERNEL";
+
+    private static readonly object Gate = new();
+    private static List<IInt8GemmKernel> _kernels =
+        [new AvxVnniInt8Kernel(), new Avx512BWInt8Kernel(), new Avx2Int8Kernel(), new ArmDotProductInt8Kernel(), new Vector128Int8Kernel(), new ScalarInt8Kernel()];
+    private static IInt8GemmKernel? _default;
+
+    /// <summary>Registered kernels in priority order (fastest first); the scalar one is always last and supported.</summary>
+    public static IReadOnlyList<IInt8GemmKernel> Kernels
+    {
+        get { lock (Gate) return _kernels.ToArray(); }
+    }
+
+    /// <summary>Kernels whose instructions are available on this machine, in priority order.</summary>
+    public static IReadOnlyList<IInt8GemmKernel> SupportedKernels => Kernels.Where(k => k.IsSupported).ToArray();
+
+    /// <summary>
+    /// Adds a kernel (e.g. generated AMX code) ahead of the managed ones, so it becomes the default when supported.
+    /// </summary>
+    public static void Register(IInt8GemmKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        lock (Gate)
+        {
+            _kernels = [kernel, .. _kernels.Where(k => k.Name != kernel.Name)];
+            _default = null;
+        }
+    }
+
+    /// <summary>
+    /// The kernel used when none is passed: the one named by <see cref="KernelEnvironmentVariable"/> if set (an
+    /// unknown or unsupported name is an error), else the first supported kernel in priority order.
+    /// </summary>
+    public static IInt8GemmKernel Default
+    {
+        get
+        {
+            var d = _default;
+            if (d != null) return d;
+            var env = Environment.GetEnvironmentVariable(KernelEnvironmentVariable);
+            d = string.IsNullOrEmpty(env) ? SupportedKernels[0] : Find(env);
+            _default = d;
+            return d;
+        }
+    }
+
+    /// <summary>The kernel with this name (case-insensitive); an error when unknown or not supported here.</summary>
+    public static IInt8GemmKernel Find(string name)
+    {
+        var k = Kernels.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new QuantSharpException($"int8 GEMM: unknown kernel '{name}' (known: {string.Join(", ", Kernels.Select(x => x.Name))})");
+        if (!k.IsSupported) throw new QuantSharpException($"int8 GEMM: kernel '{name}' is not supported on this machine");
+        return k;
+    }
+
+    /// <summary>C (m×N, leading dimension ldc) = (A − aZeroPoint) · (B − zb) for a u8 A (m×K, leading dimension lda).</summary>
+    public static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null)
+    {
+        fixed (byte* pa = a) Run(m, pa, a.Length, lda, aZeroPoint, false, b, c, ldc, threads, kernel);
+    }
+
+    /// <summary>C (m×N, leading dimension ldc) = (A − aZeroPoint) · (B − zb) for an s8 A (m×K, leading dimension lda).</summary>
+    public static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null)
+    {
+        fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, c, ldc, threads, kernel);
+    }
+
+    private static void Run(int m, byte* a, int aLength, int lda, int za, bool signedA, PackedInt8Weights b,
+        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel)
+    {
+        int k = b.Depth, n = b.Columns;
+        if (m < 0) throw new QuantSharpException($"int8 GEMM: negative row count {m}");
+        if (m == 0 || n == 0) return;
+        if (k > 0 && (lda < k || (long)(m - 1) * lda + k > aLength))
+            throw new QuantSharpException($"int8 GEMM: A buffer of {aLength} elements too small for {m}x{k} with leading dimension {lda}");
+        if (ldc < n || (long)(m - 1) * ldc + n > c.Length)
+            throw new QuantSharpException($"int8 GEMM: C buffer of {c.Length} elements too small for {m}x{n} with leading dimension {ldc}");
+        kernel ??= Default;
+
+        int kp = b.PaddedDepth;
+        int stride = Math.Max(kp, 4);
+        byte[] panel = ArrayPool<byte>.Shared.Rent(checked(m * stride));
+        int[] rowSums = ArrayPool<int>.Shared.Rent(m);
+        int shift = signedA ? 128 : 0;
+        int zaShifted = za + shift;
+        try
+        {
+            fixed (byte* pp = panel) fixed (int* pc = c) fixed (int* rs = rowSums)
+            {
+                byte* ppp = pp;
+                int* ppc = pc, prs = rs;
+                // A' = A (+128 for s8, as bytes: A xor 0x80), zero padding past K contributes nothing.
+                for (int i = 0; i < m; i++)
+                {
+                    byte* src = a + (long)i * lda;
+                    byte* dst = ppp + (long)i * stride;
+                    int s = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        byte v = (byte)(src[p] ^ (signedA ? 0x80 : 0));
+                        dst[p] = v;
+                        s += v;
+                    }
+                    for (int p = k; p < stride; p++) dst[p] = 0;
+                    prs[i] = s;
+                }
+
+                int rowTiles = (m + TileRows - 1) / TileRows;
+                int blocks = b.ColumnBlocks;
+                int colTiles = (blocks + TileBlocks - 1) / TileBlocks;
+                // GEMV-like shapes: split columns finer so both cores get work.
+                int tileBlocks = rowTiles == 1 ? Math.Max(1, Math.Min(TileBlocks, (blocks + 7) / 8)) : TileBlocks;
+                colTiles = (blocks + tileBlocks - 1) / tileBlocks;
+                var kern = kernel;
+                Parallelism.For(threads, rowTiles * colTiles, 1, (start, end) =>
+                {
+                    for (int t = start; t < end; t++)
+                    {
+                        int rt = t / colTiles, ct = t % colTiles;
+                        int r0 = rt * TileRows, r1 = Math.Min(m, r0 + TileRows);
+                        int b0 = ct * tileBlocks, b1 = Math.Min(blocks, b0 + tileBlocks);
+                        int* cTile = ppc + (long)r0 * ldc;
+                        kern.Multiply(ppp + (long)r0 * stride, stride, r1 - r0, b, b0, b1, cTile, ldc);
+                        Correct(cTile, ldc, r1 - r0, prs + r0, b, b0 * PackedInt8Weights.BlockColumns,
+                            Math.Min(n, b1 * PackedInt8Weights.BlockColumns), zaShifted, k);
+                    }
+                });
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(panel);
+            ArrayPool<int>.Shared.Return(rowSums);
+        }
+    }
+
+    /// <summary>C[i, j] −= zb[j]·ΣA'[i] + za'·ΣB[j] − K·za'·zb[j], wrapping.</summary>
+    private static void Correct(int* c, int ldc, int rows, int* rowSums, PackedInt8Weights b, int j0, int j1, int za, int k)
+    {
+        var zb = b.ZeroPoints;
+        var cs = b.ColumnSums;
+        bool anyZb = false;
+        for (int j = j0; j < j1; j++) anyZb |= zb[j] != 0;
+        if (!anyZb && za == 0) return;
+        Span<int> colTerm = stackalloc int[j1 - j0];
+        for (int j = j0; j < j1; j++) colTerm[j - j0] = unchecked(za * cs[j] - k * za * zb[j]);
+        for (int i = 0; i < rows; i++)
+        {
+            int* row = c + (long)i * ldc;
+            int ra = rowSums[i];
+            for (int j = j0; j < j1; j++) row[j] = unchecked(row[j] - zb[j] * ra - colTerm[j - j0]);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using QuantSharp.Runtime.Kernels.Simd;
+using QuantSharp.Tests.Kernels;
+
+namespace QuantSharp.Tests.Kernels
+{
+    /// <summary>
+    /// Re-runs the int8 kernel checks in child processes with instruction sets switched off through the runtime's
+    /// DOTNET_Enable… knobs, so the default-selection path and every kernel below the best one run on this machine.
+    /// The child is this test assembly started with `dotnet exec`; its startup hook (<see cref="StartupHook"/>)
+    /// runs <see cref="Int8SelfCheck.Run"/> before the (empty) generated entry point and exits with its result.
+    /// </summary>
+    public class Int8IsaTests
+    {
+        private static (int Code, string Output) RunChild(Dictionary<string, string> env)
+        {
+            string dll = typeof(Int8IsaTests).Assembly.Location;
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.ArgumentList.Add("exec");
+            psi.ArgumentList.Add(dll);
+            psi.Environment["DOTNET_STARTUP_HOOKS"] = dll;
+            psi.Environment[Int8SelfCheck.EnvironmentVariable] = "1";
+            psi.Environment.Remove(Int8Gemm.KernelEnvironmentVariable);
+            psi.Environment["DOTNET_TieredPGO"] = "0";
+            foreach (var (k, v) in env) psi.Environment[k] = v;
+            using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet");
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(120_000))
+            {
+                p.Kill(true);
+                throw new TimeoutException("int8 self-check child timed out");
+            }
+            return (p.ExitCode, stdout.Result + stderr.Result);
+        }
+
+        [Fact]
+        public void EachDisabledInstructionSetSelectsTheNextKernelAndStillMatches()
+        {
+            // Cumulative knobs, strongest ISA first. .NET 10 groups AVX-512 F/BW/CD/DQ/VL under EnableAVX512 (EnableAVX512F is no longer read).
+            var steps = new List<Dictionary<string, string>>
+            {
+                new(),
+                new() { ["DOTNET_EnableAVXVNNI"] = "0" },
+                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0" },
+                new() { ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0", ["DOTNET_EnableAVX2"] = "0" },
+                new() { ["DOTNET_EnableHWIntrinsic"] = "0" },
+            };
+            var seen = new List<string>();
+            foreach (var env in steps)
+            {
+                var (code, output) = RunChild(env);
+                var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("int8-selfcheck kernel=", StringComparison.Ordinal));
+                Assert.True(code == 0 && line != null, $"child with {string.Join(" ", env.Select(e => e.Key + "=" + e.Value))} failed ({code}): {output}");
+                seen.Add(line!.Split('=')[1].Trim());
+            }
+            // The last step has no SIMD at all: the scalar kernel.
+            Assert.Equal("Scalar", seen[^1]);
+            // The first step picks what this process picks.
+            Assert.Equal(Int8Gemm.SupportedKernels[0].Name, seen[0]);
+            // Every kernel supported here is reached by some step, so every path was checked in a child.
+            foreach (var k in Int8Gemm.SupportedKernels.Where(k => k.Name is "AvxVnni" or "Avx512BW" or "Avx2" or "Vector128" or "Scalar"))
+                Assert.Contains(k.Name, seen);
+        }
+    }
+
+    /// <summary>The check a child process runs: the default kernel over the shape grid with 1 and 2 threads, and requantization.</summary>
+    public static class Int8SelfCheck
+    {
+        public const string EnvironmentVariable = "QUANTSHARP_INT8_SELFCHECK";
+
+        public static int Run()
+        {
+            var kernel = Int8Gemm.Default;
+            Console.WriteLine($"int8-selfcheck kernel={kernel.Name}");
+            var err = Int8GemmCheck.RunGrid(null, 1) ?? Int8GemmCheck.RunGrid(null, 2);
+            if (err == null)
+            {
+                var requant = new Int8RequantizeTests();
+                try
+                {
+                    requant.SimdMatchesReferenceBitForBit(QuantSharp.Runtime.Kernels.Reference.RequantizationMode.FloatMultiplier);
+                    requant.SimdMatchesReferenceBitForBit(QuantSharp.Runtime.Kernels.Reference.RequantizationMode.FixedPoint);
+                }
+                catch (Exception e)
+                {
+                    err = "requantization: " + e.Message;
+                }
+            }
+            Console.WriteLine(err ?? "int8-selfcheck ok");
+            return err == null ? 0 : 1;
+        }
+    }
+}
+
+/// <summary>
+/// Startup hook (the runtime requires this exact global type name): when the self-check variable is set, runs the
+/// int8 kernel self-check and exits with its result; otherwise does nothing.
+/// </summary>
+internal static class StartupHook
+{
+    public static void Initialize()
+    {
+        if (Environment.GetEnvironmentVariable(Int8SelfCheck.EnvironmentVariable) != "1") return;
+        Environment.Exit(Int8SelfCheck.Run());
+    }
+}
