@@ -88,6 +88,7 @@ public sealed class IntConvKernel : OpKernel
                     int wz = _wZero[ch];
                     var wf = wd.AsSpan(ch * ks, ks);
                     int o = 0;
+                    var accs = new int[p];
                     for (int od = 0; od < win.OD; od++)
                         for (int oh = 0; oh < win.OH; oh++)
                             for (int ow = 0; ow < win.OW; ow++, o++)
@@ -109,8 +110,9 @@ public sealed class IntConvKernel : OpKernel
                                         }
                                     }
                                 }
-                                _out.Write(yBuf, yBase + o, acc, ch);
+                                accs[o] = acc;
                             }
+                    _out.WriteChannel(yBuf, yBase, accs, 0, 1, p, ch);
                 }
             });
             return;
@@ -137,8 +139,7 @@ public sealed class IntConvKernel : OpKernel
                     for (int mm = 0; mm < mg; mm++)
                     {
                         int ch = g * mg + mm;
-                        int yBase = (b * m + ch) * p + p0;
-                        for (int r = 0; r < rows; r++) _out.Write(yBuf, yBase + r, acc[r * mg + mm], ch);
+                        _out.WriteChannel(yBuf, (b * m + ch) * p + p0, acc, mm, mg, rows, ch);
                     }
                 }
             }

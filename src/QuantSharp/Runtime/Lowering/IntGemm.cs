@@ -1,16 +1,18 @@
 using System.Numerics;
-using QuantSharp.Runtime.Kernels.Reference;
+using System.Runtime.InteropServices;
+using QuantSharp.Runtime.Kernels.Simd;
 
 namespace QuantSharp.Runtime.Lowering;
 
 /// <summary>
-/// The integer GEMM seam the lowered operators call: a constant signed 8-bit right operand B (K×N) prepared once,
-/// then C (m×N, int32) = (A − zA) · (B − zB[n]) for 8-bit activations A (m×K, row-major). Backed by
-/// <see cref="IntGemmReference"/> (B widened to int32 with its zero points subtracted).
+/// The integer GEMM seam the lowered operators call: a constant signed 8-bit right operand B (K×N) packed once
+/// (<see cref="PackedInt8Weights"/>, the layout of the dot-product micro-kernels), then
+/// C (m×N, int32) = (A − zA) · (B − zB[n]) for 8-bit activations A (m×K, row-major) through <see cref="Int8Gemm"/>,
+/// whose kernel is chosen at start-up from the instruction sets available.
 /// </summary>
 internal sealed class IntGemmWeights
 {
-    private readonly int[] _wide;
+    private readonly PackedInt8Weights _packed;
 
     public int Depth { get; }
     public int Columns { get; }
@@ -20,16 +22,14 @@ internal sealed class IntGemmWeights
     {
         Depth = k;
         Columns = n;
-        _wide = new int[checked(k * n)];
-        for (int kk = 0; kk < k; kk++)
-            for (int j = 0; j < n; j++)
-            {
-                int zb = zeroPoints.Length == 0 ? 0 : zeroPoints[zeroPoints.Length == 1 ? 0 : j];
-                _wide[kk * n + j] = (transposed ? b[j * k + kk] : b[kk * n + j]) - zb;
-            }
+        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints);
     }
 
-    /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A.</summary>
-    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc) where T : unmanaged, IBinaryInteger<T> =>
-        IntGemmReference.GemmWidened(m, Columns, Depth, a, lda, [aZero], _wide, c, ldc);
+    /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, on the calling thread (callers split the rows).</summary>
+    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc) where T : unmanaged, IBinaryInteger<T>
+    {
+        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc);
+        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc);
+        else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
+    }
 }

@@ -57,8 +57,7 @@ public sealed class IntGemmKernel : OpKernel
             try
             {
                 _w.Multiply<T>(hi - lo, data.AsSpan(lo * k, (hi - lo) * k), k, _aZero, acc.AsSpan(0, (hi - lo) * n), n);
-                for (int r = lo; r < hi; r++)
-                    for (int j = 0; j < n; j++) _out.Write(yBuf, r * n + j, acc[(r - lo) * n + j], j);
+                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan((r - lo) * n, n));
             }
             finally
             {

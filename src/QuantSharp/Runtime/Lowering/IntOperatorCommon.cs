@@ -79,14 +79,37 @@ internal sealed class OutputStage
         Quantized = new Requantizer(channels, accScale, bias, ys, yz, lo, hi, mode);
     }
 
-    /// <summary>Writes acc (channel c) to element i of the output buffer.</summary>
-    public void Write(Array dst, int i, int acc, int c)
+    /// <summary>Writes count accumulators acc[accStart + r·accStride] of channel c to dst[dstStart + r].</summary>
+    public void WriteChannel(Array dst, int dstStart, ReadOnlySpan<int> acc, int accStart, int accStride, int count, int c)
     {
         switch (dst)
         {
-            case byte[] u: u[i] = (byte)Quantized!.Apply(acc, c); break;
-            case sbyte[] s: s[i] = (sbyte)Quantized!.Apply(acc, c); break;
-            case float[] f: f[i] = Math.Clamp(acc * _scale[c] + _bias[c], _min, _max); break;
+            case byte[] u:
+                for (int r = 0; r < count; r++) u[dstStart + r] = (byte)Quantized!.Apply(acc[accStart + r * accStride], c);
+                break;
+            case sbyte[] s:
+                for (int r = 0; r < count; r++) s[dstStart + r] = (sbyte)Quantized!.Apply(acc[accStart + r * accStride], c);
+                break;
+            case float[] f:
+                for (int r = 0; r < count; r++) f[dstStart + r] = Math.Clamp(acc[accStart + r * accStride] * _scale[c] + _bias[c], _min, _max);
+                break;
+        }
+    }
+
+    /// <summary>Writes one row of accumulators (channel j = column j) to dst[dstStart + j].</summary>
+    public void WriteRow(Array dst, int dstStart, ReadOnlySpan<int> acc)
+    {
+        switch (dst)
+        {
+            case byte[] u:
+                for (int j = 0; j < acc.Length; j++) u[dstStart + j] = (byte)Quantized!.Apply(acc[j], j);
+                break;
+            case sbyte[] s:
+                for (int j = 0; j < acc.Length; j++) s[dstStart + j] = (sbyte)Quantized!.Apply(acc[j], j);
+                break;
+            case float[] f:
+                for (int j = 0; j < acc.Length; j++) f[dstStart + j] = Math.Clamp(acc[j] * _scale[j] + _bias[j], _min, _max);
+                break;
         }
     }
 }
