@@ -75,44 +75,64 @@ public sealed class IntConvKernel : OpKernel
         var yBuf = y.Buffer;
         if (_groups.Length == 0)
         {
-            // Depthwise: plane (b, ch) reads input plane (b, ch) and filter ch only.
+            // Depthwise: plane (b, ch) reads input plane (b, ch) and filter ch only. Per output row, each tap adds
+            // (x − z_x)·(w − z_w) over the output columns whose input column lies inside the row (padding taps add 0).
             int ks = win.KernelSize;
             var xd = x.Data;
-            var wd = _w;
             ctx.ParallelFor(n * m, 1, (lo, hi) =>
             {
-                for (int plane = lo; plane < hi; plane++)
+                var accs = ArrayPool<int>.Shared.Rent(p);
+                var xrow = ArrayPool<int>.Shared.Rent(win.IW);
+                var wf = new int[ks];
+                var colLo = new int[win.KW];
+                var colHi = new int[win.KW];
+                for (int kw = 0; kw < win.KW; kw++) win.ValidColumns(kw, out colLo[kw], out colHi[kw]);
+                try
                 {
-                    int ch = plane % m;
-                    int xBase = plane * inPlane, yBase = plane * p;
-                    int wz = _wZero[ch];
-                    var wf = wd.AsSpan(ch * ks, ks);
-                    int o = 0;
-                    var accs = new int[p];
-                    for (int od = 0; od < win.OD; od++)
-                        for (int oh = 0; oh < win.OH; oh++)
-                            for (int ow = 0; ow < win.OW; ow++, o++)
+                    for (int plane = lo; plane < hi; plane++)
+                    {
+                        int ch = plane % m;
+                        int xBase = plane * inPlane;
+                        for (int t = 0; t < ks; t++) wf[t] = _w[ch * ks + t] - _wZero[ch];
+                        var acc = accs.AsSpan(0, p);
+                        acc.Clear();
+                        for (int od = 0; od < win.OD; od++)
+                            for (int oh = 0; oh < win.OH; oh++)
                             {
-                                int acc = 0, t = 0;
+                                var row = acc.Slice((od * win.OH + oh) * win.OW, win.OW);
                                 for (int kd = 0; kd < win.KD; kd++)
                                 {
                                     int id = od * win.SD - win.PD + kd * win.DD;
+                                    if ((uint)id >= (uint)win.ID) continue;
                                     for (int kh = 0; kh < win.KH; kh++)
                                     {
                                         int ih = oh * win.SH - win.PH + kh * win.DH;
-                                        bool rowIn = (uint)id < (uint)win.ID && (uint)ih < (uint)win.IH;
+                                        if ((uint)ih >= (uint)win.IH) continue;
                                         int rowBase = xBase + (id * win.IH + ih) * win.IW;
-                                        for (int kw = 0; kw < win.KW; kw++, t++)
+                                        for (int i = 0; i < win.IW; i++) xrow[i] = int.CreateTruncating(xd[rowBase + i]) - _xZero;
+                                        int tBase = (kd * win.KH + kh) * win.KW;
+                                        for (int kw = 0; kw < win.KW; kw++)
                                         {
-                                            int iw = ow * win.SW - win.PW + kw * win.DW;
-                                            if (rowIn && (uint)iw < (uint)win.IW)
-                                                acc += (int.CreateTruncating(xd[rowBase + iw]) - _xZero) * (wf[t] - wz);
+                                            int wv = wf[tBase + kw];
+                                            int shift = kw * win.DW - win.PW;
+                                            if (win.SW == 1)
+                                            {
+                                                int o0 = colLo[kw], o1 = colHi[kw];
+                                                if (o1 > o0) IntGemmAxpy(wv, xrow.AsSpan(o0 + shift, o1 - o0), row.Slice(o0, o1 - o0));
+                                            }
+                                            else
+                                                for (int ow = colLo[kw]; ow < colHi[kw]; ow++) row[ow] += wv * xrow[ow * win.SW + shift];
                                         }
                                     }
                                 }
-                                accs[o] = acc;
                             }
-                    _out.WriteChannel(yBuf, yBase, accs, 0, 1, p, ch);
+                        _out.WriteChannel(yBuf, plane * p, acc, ch);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<int>.Shared.Return(accs);
+                    ArrayPool<int>.Shared.Return(xrow);
                 }
             });
             return;
@@ -136,11 +156,7 @@ public sealed class IntConvKernel : OpKernel
                     int p0 = tIdx * tile, rows = Math.Min(tile, p - p0);
                     Im2Col(win, xdata.AsSpan((b * c + g * cg) * inPlane, cg * inPlane), cg, col, kg, p0, rows);
                     _groups[g].Multiply(rows, col.AsSpan(0, rows * kg), kg, _xZero, acc.AsSpan(0, rows * mg), mg);
-                    for (int mm = 0; mm < mg; mm++)
-                    {
-                        int ch = g * mg + mm;
-                        _out.WriteChannel(yBuf, (b * m + ch) * p + p0, acc, mm, mg, rows, ch);
-                    }
+                    _out.WriteTransposed(yBuf, (b * m + g * mg) * p + p0, p, acc.AsSpan(0, rows * mg), rows, mg, g * mg);
                 }
             }
             finally
@@ -151,6 +167,9 @@ public sealed class IntConvKernel : OpKernel
         });
     }
 
+    /// <summary>y += a · x (int32).</summary>
+    private static void IntGemmAxpy(int a, ReadOnlySpan<int> x, Span<int> y) => Kernels.Reference.IntGemmReference.Axpy(a, x, y);
+
     /// <summary>
     /// Rows [p0, p0 + rows) of the position-major column matrix: row r, column ((c·KD + kd)·KH + kh)·KW + kw holds
     /// X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW], or z_x outside the input.
@@ -159,6 +178,16 @@ public sealed class IntConvKernel : OpKernel
     {
         T pad = T.CreateTruncating(_xZero);
         int plane = w.InputSize;
+        if (w.KernelSize == 1 && w.SD == 1 && w.SH == 1 && w.SW == 1 && w.PD == 0 && w.PH == 0 && w.PW == 0 && w.OutputSize == plane)
+        {
+            // 1×1, stride 1, no padding: the column matrix is the input transposed to position-major.
+            for (int ch = 0; ch < channels; ch++)
+            {
+                var src = x.Slice(ch * plane + p0, rows);
+                for (int r = 0; r < rows; r++) col[r * kg + ch] = src[r];
+            }
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             int pos = p0 + r;

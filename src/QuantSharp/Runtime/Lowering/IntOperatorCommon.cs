@@ -79,37 +79,58 @@ internal sealed class OutputStage
         Quantized = new Requantizer(channels, accScale, bias, ys, yz, lo, hi, mode);
     }
 
-    /// <summary>Writes count accumulators acc[accStart + r·accStride] of channel c to dst[dstStart + r].</summary>
-    public void WriteChannel(Array dst, int dstStart, ReadOnlySpan<int> acc, int accStart, int accStride, int count, int c)
+    /// <summary>
+    /// Requantizes rows × channels accumulators (row-major, channels c0.. along a row) and stores them transposed:
+    /// channel c0 + j of row r goes to dst[dstStart + j·dstChannelStride + r].
+    /// </summary>
+    public void WriteTransposed(Array dst, int dstStart, int dstChannelStride, Span<int> acc, int rows, int channels, int c0)
+    {
+        if (dst is float[] f)
+        {
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < channels; j++)
+                    f[dstStart + j * dstChannelStride + r] = Math.Clamp(acc[r * channels + j] * _scale[c0 + j] + _bias[c0 + j], _min, _max);
+            return;
+        }
+        for (int r = 0; r < rows; r++) Quantized!.ApplyRow(acc.Slice(r * channels, channels), c0);
+        if (dst is byte[] u)
+        {
+            for (int j = 0; j < channels; j++)
+            {
+                var d = u.AsSpan(dstStart + j * dstChannelStride, rows);
+                for (int r = 0; r < rows; r++) d[r] = (byte)acc[r * channels + j];
+            }
+        }
+        else
+        {
+            var sb = (sbyte[])dst;
+            for (int j = 0; j < channels; j++)
+            {
+                var d = sb.AsSpan(dstStart + j * dstChannelStride, rows);
+                for (int r = 0; r < rows; r++) d[r] = (sbyte)acc[r * channels + j];
+            }
+        }
+    }
+
+    /// <summary>Requantizes one channel's accumulators and stores them contiguously at dst[dstStart..].</summary>
+    public void WriteChannel(Array dst, int dstStart, Span<int> acc, int c)
     {
         switch (dst)
         {
+            case float[] f:
+                for (int r = 0; r < acc.Length; r++) f[dstStart + r] = Math.Clamp(acc[r] * _scale[c] + _bias[c], _min, _max);
+                break;
             case byte[] u:
-                for (int r = 0; r < count; r++) u[dstStart + r] = (byte)Quantized!.Apply(acc[accStart + r * accStride], c);
+                Quantized!.ApplyChannel(acc, c);
+                for (int r = 0; r < acc.Length; r++) u[dstStart + r] = (byte)acc[r];
                 break;
             case sbyte[] s:
-                for (int r = 0; r < count; r++) s[dstStart + r] = (sbyte)Quantized!.Apply(acc[accStart + r * accStride], c);
-                break;
-            case float[] f:
-                for (int r = 0; r < count; r++) f[dstStart + r] = Math.Clamp(acc[accStart + r * accStride] * _scale[c] + _bias[c], _min, _max);
+                Quantized!.ApplyChannel(acc, c);
+                for (int r = 0; r < acc.Length; r++) s[dstStart + r] = (sbyte)acc[r];
                 break;
         }
     }
 
-    /// <summary>Writes one row of accumulators (channel j = column j) to dst[dstStart + j].</summary>
-    public void WriteRow(Array dst, int dstStart, ReadOnlySpan<int> acc)
-    {
-        switch (dst)
-        {
-            case byte[] u:
-                for (int j = 0; j < acc.Length; j++) u[dstStart + j] = (byte)Quantized!.Apply(acc[j], j);
-                break;
-            case sbyte[] s:
-                for (int j = 0; j < acc.Length; j++) s[dstStart + j] = (sbyte)Quantized!.Apply(acc[j], j);
-                break;
-            case float[] f:
-                for (int j = 0; j < acc.Length; j++) f[dstStart + j] = Math.Clamp(acc[j] * _scale[j] + _bias[j], _min, _max);
-                break;
-        }
-    }
+    /// <summary>Requantizes one row of accumulators (channel j = column j) and stores it at dst[dstStart + j].</summary>
+    public void WriteRow(Array dst, int dstStart, Span<int> acc) => WriteTransposed(dst, dstStart, 1, acc, 1, acc.Length, 0);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using QuantSharp.Quantization.Math;
 
 namespace QuantSharp.Runtime.Lowering;
@@ -72,5 +73,38 @@ internal sealed class Requantizer
             v = r <= Min - ZeroPoint ? Min : r >= Max - ZeroPoint ? Max : (int)r + ZeroPoint;
         }
         return v < Min ? Min : v > Max ? Max : v;
+    }
+
+    /// <summary>
+    /// Requantizes a row in place: acc[j] of channel c0 + j becomes its output value (the same formula as
+    /// <see cref="Apply"/>; float mode eight lanes at a time: convert, multiply-add, round half to even, add the
+    /// zero point, clamp).
+    /// </summary>
+    public void ApplyRow(Span<int> acc, int c0)
+    {
+        int j = 0;
+        if (!_fixed && Vector256.IsHardwareAccelerated)
+        {
+            var zp = Vector256.Create(ZeroPoint);
+            var lo = Vector256.Create(Min);
+            var hi = Vector256.Create(Max);
+            var fLo = Vector256.Create((float)(Min - ZeroPoint) - 1f);
+            var fHi = Vector256.Create((float)(Max - ZeroPoint) + 1f);
+            for (; j <= acc.Length - 8; j += 8)
+            {
+                var a = Vector256.ConvertToSingle(Vector256.Create<int>(acc.Slice(j, 8)));
+                var r = Vector256.Round(a * Vector256.Create<float>(_multiplier.AsSpan(c0 + j, 8)) + Vector256.Create<float>(_offset.AsSpan(c0 + j, 8)));
+                r = Vector256.Min(Vector256.Max(r, fLo), fHi);
+                var q = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(r) + zp, lo), hi);
+                q.CopyTo(acc.Slice(j, 8));
+            }
+        }
+        for (; j < acc.Length; j++) acc[j] = Apply(acc[j], c0 + j);
+    }
+
+    /// <summary>Requantizes acc values of one channel c in place.</summary>
+    public void ApplyChannel(Span<int> acc, int c)
+    {
+        for (int j = 0; j < acc.Length; j++) acc[j] = Apply(acc[j], c);
     }
 }
