@@ -139,8 +139,12 @@ public sealed class IntConvKernel : OpKernel
         }
 
         int cg = c / group, mg = m / group, kg = cg * win.KernelSize;
-        // Tiles of output positions per (batch, group): each builds its own im2col rows and accumulators.
-        const int tile = 64;
+        // Tiles of output positions per (batch, group): each builds its own im2col rows (≈ 16 KiB) and
+        // accumulators; at least two tiles per thread so both cores get work. Integer sums are exact, so the tiling
+        // does not change results.
+        int tile = Math.Clamp(16384 / Math.Max(kg, 1), 32, 1024);
+        long perThread = ((long)n * group * p + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
+        tile = (int)Math.Max(16, Math.Min(tile, perThread));
         int tilesPerPlane = (p + tile - 1) / tile;
         var xdata = x.Data;
         ctx.ParallelFor(n * group * tilesPerPlane, 1, (lo, hi) =>
