@@ -99,6 +99,9 @@ public sealed class QuantizeCommand : Command
                 var dataset = DatasetSpec.Open(spec);
                 var pre = QuantizeSupport.Preprocessing(args, model, dataset);
                 int total = Math.Min(samples, dataset.Count);
+                // A model whose batch dimension is fixed is calibrated at that batch size.
+                if (model.Graph.RuntimeInputs.FirstOrDefault()?.Type?.Shape is { Length: > 0 } dims && dims[0].Value is long fixedBatch && fixedBatch > 0)
+                    batch = (int)fixedBatch;
                 using var progress = ctx.ErrorIsTerminal && !args.Flag("--no-progress") && !json ? new ProgressBar(ctx.Error, total) : null;
                 var options = new StaticQuantizerOptions
                 {

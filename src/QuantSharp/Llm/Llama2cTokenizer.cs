@@ -94,30 +94,56 @@ public sealed class Llama2cTokenizer
         return tokens.ToArray();
     }
 
+    /// <summary>
+    /// Greedy BPE: repeatedly merge the adjacent pair whose concatenation is the highest-scoring piece (leftmost on
+    /// ties). Symbols form a linked list and candidate pairs wait in a priority queue ordered by (score, position);
+    /// a popped pair is used only if both sides are unchanged since it was queued. This picks exactly the pair a full
+    /// rescan would, in O(n log n) instead of O(n²) for long texts.
+    /// </summary>
     private void Merge(List<int> tokens, int start)
     {
-        var buf = new byte[2 * MaxTokenLength + 2];
-        while (true)
+        int n = tokens.Count - start;
+        if (n < 2) return;
+        var id = new int[n];
+        var prev = new int[n];
+        var next = new int[n];
+        var version = new int[n];
+        var alive = new bool[n];
+        for (int i = 0; i < n; i++)
         {
-            float best = float.NegativeInfinity;
-            int bestId = -1, bestAt = -1;
-            for (int i = start; i + 1 < tokens.Count; i++)
-            {
-                var a = _pieces[tokens[i]];
-                var b = _pieces[tokens[i + 1]];
-                a.CopyTo(buf, 0);
-                b.CopyTo(buf, a.Length);
-                if (_lookup.TryGetValue(Key(buf.AsSpan(0, a.Length + b.Length)), out int id) && _scores[id] > best)
-                {
-                    best = _scores[id];
-                    bestId = id;
-                    bestAt = i;
-                }
-            }
-            if (bestAt < 0) return;
-            tokens[bestAt] = bestId;
-            tokens.RemoveAt(bestAt + 1);
+            id[i] = tokens[start + i];
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            alive[i] = true;
         }
+        var queue = new PriorityQueue<(int Left, int Right, int VLeft, int VRight, int Merged), (float NegScore, int Left)>();
+        var buf = new byte[2 * MaxTokenLength + 2];
+        void Consider(int left)
+        {
+            if (left < 0) return;
+            int right = next[left];
+            if (right < 0) return;
+            var a = _pieces[id[left]];
+            var b = _pieces[id[right]];
+            a.CopyTo(buf, 0);
+            b.CopyTo(buf, a.Length);
+            if (_lookup.TryGetValue(Key(buf.AsSpan(0, a.Length + b.Length)), out int merged))
+                queue.Enqueue((left, right, version[left], version[right], merged), (-_scores[merged], left));
+        }
+        for (int i = 0; i + 1 < n; i++) Consider(i);
+        while (queue.TryDequeue(out var c, out _))
+        {
+            if (!alive[c.Left] || !alive[c.Right] || next[c.Left] != c.Right || version[c.Left] != c.VLeft || version[c.Right] != c.VRight) continue;
+            id[c.Left] = c.Merged;
+            version[c.Left]++;
+            alive[c.Right] = false;
+            next[c.Left] = next[c.Right];
+            if (next[c.Right] >= 0) prev[next[c.Right]] = c.Left;
+            Consider(prev[c.Left]);
+            Consider(c.Left);
+        }
+        tokens.RemoveRange(start, n);
+        for (int i = 0; i >= 0; i = next[i]) tokens.Add(id[i]);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using QuantSharp.Llm.Formats;
 using QuantSharp.Runtime;
 
@@ -138,31 +139,36 @@ public sealed class LlamaDecoder
         {
             var q = s.Q.AsSpan(h * hs, hs);
             int kvOff = layerOff + (h / c.KvMul) * hs;
-            for (int t = 0; t <= pos; t++) att[t] = TensorPrimitives.Dot(q, s.KeyCache.AsSpan(kvOff + t * kvDim, hs)) * invSqrt;
+            for (int t = 0; t <= pos; t++) att[t] = Dot(q, s.KeyCache.AsSpan(kvOff + t * kvDim, hs)) * invSqrt;
             Softmax(att);
             var o = s.Xb.AsSpan(h * hs, hs);
             o.Clear();
             for (int t = 0; t <= pos; t++)
             {
                 float a = att[t];
-                var vrow = s.ValueCache.AsSpan(kvOff + t * kvDim, hs);
-                for (int i = 0; i < hs; i++) o[i] += a * vrow[i];
+                // o += a·v_t (fused multiply-add, vectorized).
+                TensorPrimitives.MultiplyAdd(s.ValueCache.AsSpan(kvOff + t * kvDim, hs), a, o, o);
             }
         }
     }
 
-    /// <summary>In-place softmax with the max subtracted; the normalizer summed in double.</summary>
+    /// <summary>Dot product; for short head vectors a Vector256 loop (one horizontal sum), else TensorPrimitives.</summary>
+    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length >= 64 || !Vector256.IsHardwareAccelerated || a.Length % Vector256<float>.Count != 0) return TensorPrimitives.Dot(a, b);
+        var acc = Vector256<float>.Zero;
+        for (int i = 0; i < a.Length; i += Vector256<float>.Count)
+            acc += Vector256.Create(a.Slice(i, Vector256<float>.Count)) * Vector256.Create(b.Slice(i, Vector256<float>.Count));
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>In-place softmax: exp(x − max) / Σ, all steps vectorized.</summary>
     internal static void Softmax(Span<float> x)
     {
         float max = TensorPrimitives.Max(x);
-        double sum = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = MathF.Exp(x[i] - max);
-            sum += x[i];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < x.Length; i++) x[i] *= inv;
+        TensorPrimitives.Subtract(x, max, x);
+        TensorPrimitives.Exp(x, x);
+        TensorPrimitives.Multiply(x, 1f / TensorPrimitives.Sum(x), x);
     }
 
     /// <summary>

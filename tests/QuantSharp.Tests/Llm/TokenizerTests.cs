@@ -79,4 +79,43 @@ public class TokenizerTests
         File.WriteAllBytes(p, b.AsSpan(0, b.Length / 2).ToArray());
         Assert.Contains("tok_cut.bin", Assert.Throws<ModelFormatException>(() => Llama2cTokenizer.Load(p, 512)).Message);
     }
+
+    [Fact]
+    public void QueueMergeEqualsNaiveRescan()
+    {
+        // The naive algorithm: rescan all adjacent pairs, merge the best (highest score, leftmost), repeat.
+        var text = File.ReadAllText(LlmTestData.TinyStories)[..1500];
+        var ids = Tok.Encode(text, bos: false).ToList();
+        var naive = new List<int> { Tok.Encode(" ", bos: false)[1] };
+        foreach (var r in Elements(text)) naive.AddRange(r);
+        var keys = new Dictionary<string, int>();
+        for (int i = Tok.VocabSize - 1; i >= 0; i--) keys[Convert.ToHexString(Tok.Piece(i))] = i;
+        while (true)
+        {
+            int best = -1, bestId = -1;
+            for (int i = 0; i + 1 < naive.Count; i++)
+                if (keys.TryGetValue(Convert.ToHexString(Tok.Piece(naive[i])) + Convert.ToHexString(Tok.Piece(naive[i + 1])), out int id)
+                    && (best < 0 || Tok.Score(id) > Tok.Score(bestId)))
+                {
+                    best = i;
+                    bestId = id;
+                }
+            if (best < 0) break;
+            naive[best] = bestId;
+            naive.RemoveAt(best + 1);
+        }
+        Assert.Equal(naive, ids);
+    }
+
+    /// <summary>Initial symbols: each code point's token, or its UTF-8 bytes as byte tokens.</summary>
+    private static IEnumerable<int[]> Elements(string text)
+    {
+        var keys = new Dictionary<string, int>();
+        for (int i = Tok.VocabSize - 1; i >= 0; i--) keys[Convert.ToHexString(Tok.Piece(i))] = i;
+        for (int i = 0; i < text.Length; i += char.IsSurrogatePair(text, i) ? 2 : 1)
+        {
+            var b = System.Text.Encoding.UTF8.GetBytes(text.Substring(i, char.IsSurrogatePair(text, i) ? 2 : 1));
+            yield return keys.TryGetValue(Convert.ToHexString(b), out int id) ? [id] : b.Select(x => x + 3).ToArray();
+        }
+    }
 }

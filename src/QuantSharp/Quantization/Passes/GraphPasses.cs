@@ -41,6 +41,50 @@ public static class GraphPasses
     }
 
     /// <summary>
+    /// Replaces Reshape of a constant by a constant (exporters such as CNTK's reshape weights in the graph), so the
+    /// weight is seen as an initializer and quantized as one. Shape entries follow ONNX: 0 copies the input's
+    /// dimension (allowzero = 0), −1 is inferred. Returns the number folded.
+    /// </summary>
+    public static int FoldConstantReshapes(Model model)
+    {
+        var g = model.Graph;
+        var e = g.Edit();
+        int n = 0;
+        foreach (var node in g.Nodes.ToArray())
+        {
+            if (node.OpType != "Reshape" || node.Domain.Length != 0 || node.GetInt("allowzero", 0) != 0) continue;
+            if (node.Input(0)?.Initializer is not { } data || node.Input(1)?.Initializer is not Tensor<long> shape) continue;
+            var dims = new int[shape.Length];
+            int infer = -1;
+            long known = 1;
+            for (int i = 0; i < dims.Length; i++)
+            {
+                long d = shape.Data[i];
+                if (d == 0 && i < data.Rank) d = data.Shape[i];
+                if (d == -1) { infer = i; continue; }
+                if (d < 0 || d > int.MaxValue) { known = -1; break; }
+                dims[i] = (int)d;
+                known *= d;
+            }
+            if (known <= 0) continue;
+            if (infer >= 0)
+            {
+                if (data.Length % known != 0) continue;
+                dims[infer] = (int)(data.Length / known);
+            }
+            if (ShapeUtil.Product(dims) != data.Length) continue;
+            var outV = node.Output(0)!;
+            string name = outV.Name;
+            var init = e.AddInitializer(name + "_const", data.Reshape(dims));
+            e.ReplaceAllUses(outV, init);
+            e.RemoveNode(node);
+            e.RenameValue(init, name);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>
     /// Folds BatchNormalization (inference form) into the Conv that feeds it when the Conv's output is read by
     /// that BatchNormalization alone: with k[c] = scale[c] / sqrt(var[c] + epsilon),
     /// W'[c, …] = W[c, …] · k[c] and b'[c] = (b[c] − mean[c]) · k[c] + B[c]. Returns the number folded.

@@ -40,13 +40,16 @@ public sealed class QdqBuilder(GraphRewriter edit)
     /// <summary>Adds initializers for codes, scale and zero point and a DequantizeLinear reading them; returns its output.</summary>
     public Value Dequantize(string name, Tensor codes, QuantParams p, TensorTypeInfo? floatType)
     {
-        var q = edit.AddInitializer(name + "_quantized", codes);
-        var s = edit.AddInitializer(name + "_scale", p.ScaleTensor());
-        var z = edit.AddInitializer(name + "_zero_point", ZeroPointTensor(p));
+        var q = edit.AddInitializer(name + "_q", codes);
+        var s = edit.AddInitializer(name + "_s", p.ScaleTensor());
+        // An all-zero zero point of a signed type is the default and is left out (saves bytes, same meaning).
+        bool defaultZero = p.Scheme.Signed && p.ZeroPoint.All(z => z == 0);
+        Value? z = defaultZero ? null : edit.AddInitializer(name + "_z", ZeroPointTensor(p));
         var attrs = new List<NodeAttribute>();
         if (p.Scheme.Granularity != QuantGranularity.PerTensor) attrs.Add(NodeAttribute.Of("axis", (long)p.Scheme.Axis));
         if (p.Scheme.Granularity == QuantGranularity.Blocked) attrs.Add(NodeAttribute.Of("block_size", (long)p.Scheme.BlockSize));
-        var dq = edit.AddNode("DequantizeLinear", [q, s, z], name: name + "_DequantizeLinear", attributes: attrs);
+        var inputs = z is null ? new[] { q, s } : new[] { q, s, z };
+        var dq = edit.AddNode("DequantizeLinear", inputs, name: name + "_DQ", attributes: attrs, outputs: [edit.CreateValue(name + "_dq")]);
         var outV = dq.Output(0)!;
         outV.Type = floatType is null ? null : floatType with { ElementType = DataType.Float };
         return outV;
@@ -70,15 +73,19 @@ public sealed class QdqBuilder(GraphRewriter edit)
         }
         bool perAxis = weight.Scale.Length != 1 && c > 1;
         var sTensor = perAxis ? new Tensor<float>(scale, [c]) : Tensor<float>.Scalar(scale[0]);
-        var q = edit.AddInitializer(b.Name + "_quantized", new Tensor<int>(codes, (int[])data.Shape.Clone()));
-        var s = edit.AddInitializer(b.Name + "_scale", sTensor);
-        var z = edit.AddInitializer(b.Name + "_zero_point", perAxis ? new Tensor<int>(new int[c], [c]) : Tensor<int>.Scalar(0));
+        var q = edit.AddInitializer(b.Name + "_q", new Tensor<int>(codes, (int[])data.Shape.Clone()));
+        var s = edit.AddInitializer(b.Name + "_s", sTensor);
+        // Zero point 0 is DequantizeLinear's default for int32 and is left out.
         var attrs = perAxis ? new[] { NodeAttribute.Of("axis", 0L) } : [];
-        var dq = edit.AddNode("DequantizeLinear", [q, s, z], name: b.Name + "_DequantizeLinear", attributes: attrs);
+        var dq = edit.AddNode("DequantizeLinear", [q, s], name: b.Name + "_DQ", attributes: attrs, outputs: [edit.CreateValue(b.Name + "_dq")]);
         var outV = dq.Output(0)!;
         outV.Type = b.Type;
         return outV;
     }
+
+    /// <summary>Stem for names derived from an activation: its producer's name when that node has one output, else its own name.</summary>
+    public static string BaseName(Value v) =>
+        v.Producer is { } p && p.Name.Length > 0 && p.Outputs.Count(o => o is not null) == 1 ? p.Name : v.Name;
 
     /// <summary>
     /// Inserts QuantizeLinear → DequantizeLinear after activation <paramref name="v"/>; every reader of v reads the
@@ -87,12 +94,14 @@ public sealed class QdqBuilder(GraphRewriter edit)
     public Value ActivationQdq(Value v, Value scale, Value zeroPoint, DataType storage)
     {
         bool isOutput = edit.Graph.Outputs.Contains(v);
-        string name = v.Name;
-        var q = edit.InsertAfter(v, "QuantizeLinear", [scale, zeroPoint], name: name + "_QuantizeLinear");
+        string name = v.Name, baseName = BaseName(v);
+        var q = edit.InsertAfter(v, "QuantizeLinear", [scale, zeroPoint], name: baseName + "_Q");
         var qOut = q.Output(0)!;
+        edit.RenameValue(qOut, baseName + "_q");
         qOut.Type = v.Type is null ? null : v.Type with { ElementType = storage };
-        var dq = edit.InsertAfter(qOut, "DequantizeLinear", [scale, zeroPoint], name: name + "_DequantizeLinear");
+        var dq = edit.InsertAfter(qOut, "DequantizeLinear", [scale, zeroPoint], name: baseName + "_DQ");
         var dqOut = dq.Output(0)!;
+        edit.RenameValue(dqOut, baseName + "_dq");
         dqOut.Type = v.Type;
         if (isOutput)
         {

@@ -25,6 +25,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
         var ops = new HashSet<string>(options.OpTypes ?? ["MatMul", "Gemm"], StringComparer.Ordinal);
@@ -62,9 +63,9 @@ public static partial class Quantizer
             if (n.OpType == "Gemm" && n.GetInt("transB", 0) != 0) w = Transpose2D(w);
             var scheme = options.PerChannel ? wScheme.PerAxis(1) : wScheme;
             var p = QuantParams.FromData(w.Data, w.Shape, scheme);
-            var wq = e.AddInitializer(n.Input(1)!.Name + "_quantized", QdqBuilder.QuantizeToStorage(w, p));
-            var wz = e.AddInitializer(n.Input(1)!.Name + "_zero_point", QdqBuilder.ZeroPointTensor(p));
-            var ws = e.AddInitializer(n.Input(1)!.Name + "_scale", p.ScaleTensor());
+            var wq = e.AddInitializer(n.Input(1)!.Name + "_q", QdqBuilder.QuantizeToStorage(w, p));
+            var wz = e.AddInitializer(n.Input(1)!.Name + "_z", QdqBuilder.ZeroPointTensor(p));
+            var ws = e.AddInitializer(n.Input(1)!.Name + "_s", p.ScaleTensor());
             var dq = e.AddNode("DynamicQuantizeLinear", [n.Input(0)], 3, name: n.Name + "_DynamicQuantizeLinear", before: n);
             var mmi = e.AddNode("MatMulInteger", [dq.Output(0), wq, dq.Output(2), wz], name: n.Name + "_MatMulInteger", before: n);
             var cast = e.AddNode("Cast", [mmi.Output(0)], name: n.Name + "_Cast", attributes: [NodeAttribute.Of("to", (long)DataType.Float)], before: n);
@@ -106,6 +107,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
         var b = new QdqBuilder(e);

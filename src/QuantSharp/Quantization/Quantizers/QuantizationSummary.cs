@@ -31,11 +31,14 @@ public sealed class QuantizationSummary
 
     internal void Add(Node n, bool quantized, string detail) => Nodes.Add(new NodeDecision(n.Name, n.OpType, quantized, detail));
 
+    /// <summary>"static", "dynamic" or "weight-only" (as the CLI's --mode).</summary>
+    public string ModeName => Mode == QuantizationMode.WeightOnly ? "weight-only" : Mode.ToString().ToLowerInvariant();
+
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public void WriteText(TextWriter w)
     {
-        w.WriteLine($"mode:        {Mode.ToString().ToLowerInvariant()}{(Calibrator is null ? "" : $", calibrator {Calibrator} on {CalibrationSamples} samples ({CalibrationSeconds.ToString("0.00", Inv)} s)")}");
+        w.WriteLine($"mode:        {ModeName}{(Calibrator is null ? "" : $", calibrator {Calibrator} on {CalibrationSamples} samples ({CalibrationSeconds.ToString("0.00", Inv)} s)")}");
         if (FoldedBatchNorms > 0) w.WriteLine($"folded:      {FoldedBatchNorms} BatchNormalization into Conv");
         w.WriteLine($"nodes:       {QuantizedNodes} quantized, {FloatNodes} left float");
         foreach (var g in Nodes.Where(n => n.Quantized).GroupBy(n => n.OpType).OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -50,7 +53,7 @@ public sealed class QuantizationSummary
 
     public void WriteJson(Utf8JsonWriter j)
     {
-        j.WriteString("mode", Mode switch { QuantizationMode.WeightOnly => "weight-only", _ => Mode.ToString().ToLowerInvariant() });
+        j.WriteString("mode", ModeName);
         j.WriteNumber("input_bytes", InputBytes);
         j.WriteNumber("output_bytes", OutputBytes);
         j.WriteNumber("size_ratio", InputBytes == 0 ? 0 : System.Math.Round((double)OutputBytes / InputBytes, 5));

@@ -73,6 +73,7 @@ public static partial class Quantizer
         var m = model.Clone();
         var g = m.Graph;
         GraphPasses.ConstantsToInitializers(m);
+        GraphPasses.FoldConstantReshapes(m);
         if (options.FoldBatchNorm) summary.FoldedBatchNorms = GraphPasses.FoldBatchNormalization(m);
         g.Edit().SortTopologically();
         TryInferShapes(m);
@@ -116,7 +117,9 @@ public static partial class Quantizer
                 if (y.Uses.Count == 1 && !g.Outputs.Contains(y) && y.Uses[0].Node is var act && IsReluLike(act) &&
                     ops.Contains(act.OpType) && options.Selected(act.Name, out _))
                     fusedActivations.Add(act);
-                else Mark(y);
+                // A model output computed by Conv/Gemm/MatMul stays float: ONNX Runtime runs DQ → Gemm/MatMul with a
+                // float output (QGemm, MatMulIntegerToFloat), and the logits keep full precision.
+                else if (!g.Outputs.Contains(y) || y.Uses.Count > 0) Mark(y);
                 quantizedNodes.Add(n);
                 summary.Add(n, true, constWeight ? "weights stored quantized" : "activations quantized");
             }
@@ -186,6 +189,29 @@ public static partial class Quantizer
         foreach (var v in plan.Keys) Resolve(v);
 
         var e = g.Edit();
+        // A Relu/Clip fused into the preceding node is dropped when the QuantizeLinear after it clips the same way:
+        // zero point = qmin means every x ≤ 0 quantizes to the code of 0, and for Clip the largest representable
+        // value (qmax − zp) · scale must not exceed its upper bound (ONNX Runtime's QDQ quantizer does the same).
+        foreach (var act in fusedActivations)
+        {
+            var outV = act.Output(0)!;
+            var inV = act.Input(0)!;
+            var p = plan[outV].Params!;
+            if (p.ZeroPoint[0] != aScheme.QMin || plan.ContainsKey(inV)) continue;
+            if (act.OpType == "Clip")
+            {
+                double upper = act.Attribute("max") is { Kind: AttributeKind.Float } ma ? ma.Float
+                    : GraphPasses.ConstantOf(act.Input(2)) is { Length: 1 } mt ? mt.GetDouble(0) : double.PositiveInfinity;
+                if ((aScheme.QMax - p.ZeroPoint[0]) * (double)p.Scale[0] > upper * (1 + 1e-6)) continue;
+            }
+            plan[inV] = plan[outV];
+            plan.Remove(outV);
+            string name = outV.Name;
+            e.Bypass(act, inV);
+            e.RenameValue(inV, name);
+            int at = summary.Nodes.FindIndex(d => d.Node == act.Name);
+            if (at >= 0) summary.Nodes[at] = summary.Nodes[at] with { Detail = "removed: the QuantizeLinear after it clips the same range" };
+        }
         var b = new QdqBuilder(e);
         var wScheme = WeightScheme(options);
         bool perAxisUsed = false;
@@ -225,7 +251,7 @@ public static partial class Quantizer
             var qp = p.Params!;
             if (!paramValues.TryGetValue(qp, out var sz))
             {
-                sz = (e.AddInitializer(v.Name + "_scale", qp.ScaleTensor()), e.AddInitializer(v.Name + "_zero_point", QdqBuilder.ZeroPointTensor(qp)));
+                sz = (e.AddInitializer(QdqBuilder.BaseName(v) + "_s", qp.ScaleTensor()), e.AddInitializer(QdqBuilder.BaseName(v) + "_z", QdqBuilder.ZeroPointTensor(qp)));
                 paramValues[qp] = sz;
             }
             b.ActivationQdq(v, sz.S, sz.Z, storage);
@@ -306,8 +332,6 @@ public static partial class Quantizer
         e.RemoveUnused();
         e.SortTopologically();
         GraphValidation.EnsureValid(m.Graph);
-        if (!string.IsNullOrEmpty(m.ProducerName) && !m.ProducerName.Contains("QuantSharp", StringComparison.Ordinal))
-            m.Metadata.Add(new KeyValuePair<string, string>("quantsharp_source_producer", m.ProducerName));
         m.ProducerName = "QuantSharp";
         m.Metadata.Add(new KeyValuePair<string, string>("quantsharp_mode", summary.Mode.ToString().ToLowerInvariant()));
         summary.Opset = m.Opset("") ?? 0;
