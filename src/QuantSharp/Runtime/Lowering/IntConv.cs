@@ -139,10 +139,10 @@ public sealed class IntConvKernel : OpKernel
         }
 
         int cg = c / group, mg = m / group, kg = cg * win.KernelSize;
-        // Tiles of output positions per (batch, group): each builds its own im2col rows (≈ 16 KiB) and
+        // Tiles of output positions per (batch, group): each builds its own im2col rows (≈ 256 KiB: the int8 GEMM has a fixed cost per call, so calls should be large) and
         // accumulators; at least two tiles per thread so both cores get work. Integer sums are exact, so the tiling
         // does not change results.
-        int tile = Math.Clamp(16384 / Math.Max(kg, 1), 32, 1024);
+        int tile = Math.Clamp(262144 / Math.Max(kg, 1), 256, 4096);
         long perThread = ((long)n * group * p + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
         tile = (int)Math.Max(16, Math.Min(tile, perThread));
         int tilesPerPlane = (p + tile - 1) / tile;

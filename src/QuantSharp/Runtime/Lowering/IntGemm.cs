@@ -25,11 +25,11 @@ internal sealed class IntGemmWeights
         _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints);
     }
 
-    /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, on the calling thread (callers split the rows).</summary>
-    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc) where T : unmanaged, IBinaryInteger<T>
+    /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, split over output tiles on up to <paramref name="threads"/> threads.</summary>
+    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc, int threads = 1) where T : unmanaged, IBinaryInteger<T>
     {
-        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc);
-        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc);
+        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc, threads);
+        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc, threads);
         else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
     }
 }

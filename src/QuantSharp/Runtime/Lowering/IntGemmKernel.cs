@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using QuantSharp.Runtime.Operators.Quantization;
 using QuantSharp.Tensors;
@@ -51,18 +50,19 @@ public sealed class IntGemmKernel : OpKernel
         var y = ctx.Output(0, _out.OutputType, [.. a.Shape[..^1], n]);
         var yBuf = y.Buffer;
         var data = a.Data;
-        ctx.ParallelFor(rows, 8, (lo, hi) =>
+        // One GEMM call over all rows (the driver splits output tiles over the threads), then requantization by rows.
+        var acc = ctx.RentScratch<int>(rows * n);
+        try
         {
-            var acc = ArrayPool<int>.Shared.Rent((hi - lo) * n);
-            try
+            _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, acc.AsSpan(0, rows * n), n, ctx.Threads);
+            ctx.ParallelFor(rows, 16, (lo, hi) =>
             {
-                _w.Multiply<T>(hi - lo, data.AsSpan(lo * k, (hi - lo) * k), k, _aZero, acc.AsSpan(0, (hi - lo) * n), n);
-                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan((r - lo) * n, n));
-            }
-            finally
-            {
-                ArrayPool<int>.Shared.Return(acc);
-            }
-        });
+                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan(r * n, n));
+            });
+        }
+        finally
+        {
+            ctx.ReturnScratch(acc);
+        }
     }
 }
