@@ -69,6 +69,16 @@ public class IntegerLoweringTests
         AssertWithinOneStep(m, b.Feeds);
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    public void SingleInputChannelPerGroupConv(int channels, int group)
+    {
+        var b = new QdqGraphBuilder(13);
+        var m = ConvModel(b, [2, channels, 7, 9], [4, 1, 3, 3], group, relu: true, perChannel: true, out _, strides: [1, 2]);
+        AssertWithinOneStep(m, b.Feeds);
+    }
+
     [Fact]
     public void FixedPointRequantizationAgreesWithinOneStep()
     {

@@ -45,8 +45,10 @@ public sealed class IntConvKernel : OpKernel
         }
         _out = new OutputStage(Node, ctx, m, xs, ws, 7, 8, 6);
         int group = _attrs.Group;
-        bool depthwise = group > 1 && _wShape[1] == 1 && m == group;
-        if (!depthwise)
+        // Depthwise (one input and one output channel per group): direct tap loop; everything else im2col + GEMM
+        // (measured faster even for single-channel stems, whose many output channels share one column matrix).
+        bool direct = group > 1 && _wShape[1] == 1 && m == group;
+        if (!direct)
         {
             int mg = m / group, kg = w.Length / m;
             _groups = new IntGemmWeights[group];
@@ -75,7 +77,7 @@ public sealed class IntConvKernel : OpKernel
         var yBuf = y.Buffer;
         if (_groups.Length == 0)
         {
-            // Depthwise: plane (b, ch) reads input plane (b, ch) and filter ch only. Per output row, each tap adds
+            // Direct: output plane (b, ch) reads input plane (b, ch / (M / group)) and filter ch only. Per output row, each tap adds
             // (x − z_x)·(w − z_w) over the output columns whose input column lies inside the row (padding taps add 0).
             int ks = win.KernelSize;
             var xd = x.Data;
@@ -92,7 +94,7 @@ public sealed class IntConvKernel : OpKernel
                     for (int plane = lo; plane < hi; plane++)
                     {
                         int ch = plane % m;
-                        int xBase = plane * inPlane;
+                        int xBase = (plane / m * c + ch / (m / group)) * inPlane;
                         for (int t = 0; t < ks; t++) wf[t] = _w[ch * ks + t] - _wZero[ch];
                         var acc = accs.AsSpan(0, p);
                         acc.Clear();
