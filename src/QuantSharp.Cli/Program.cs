@@ -18,7 +18,7 @@ public static class Program
         new("--help", "-h", false, false, "show this help"),
     ];
 
-    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand(), new QuantizeCommand(), new DemoCommand(), new LlmCommand()];
+    public static IReadOnlyList<Command> Commands { get; } = [new InspectCommand(), new RunCommand(), new EvalCommand(), new QuantizeCommand(), new DemoCommand(), new LlmCommand(), new BenchCommand()];
 
     public static int Main(string[] args)
     {

@@ -33,6 +33,11 @@ public sealed partial class InferenceSession : IDisposable
             model = model.Clone();
             Float16Lowering.Apply(model);
         }
+        if (_options.IntegerExecution.Enabled && Lowering.IntegerLowering.IsApplicable(model))
+        {
+            var lowered = model.Clone();
+            if (Lowering.IntegerLowering.Apply(lowered, _options.IntegerExecution) > 0) model = lowered;
+        }
         _model = model;
         var g = model.Graph;
         _options.Registry.EnsureSupported(model);

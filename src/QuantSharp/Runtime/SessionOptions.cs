@@ -20,4 +20,7 @@ public sealed record SessionOptions
 
     /// <summary>Check inputs' dtype and fixed dimensions against the model's declarations.</summary>
     public bool ValidateInputs { get; init; } = true;
+
+    /// <summary>Run quantized (QDQ) models in the integer domain (on a copy of the model); see <see cref="Lowering.IntegerLowering"/>.</summary>
+    public Lowering.IntegerExecutionOptions IntegerExecution { get; init; } = new();
 }

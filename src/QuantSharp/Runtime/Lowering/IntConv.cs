@@ -1,0 +1,224 @@
+using System.Buffers;
+using System.Numerics;
+using QuantSharp.Runtime.Kernels.Simd;
+using QuantSharp.Runtime.Operators;
+using QuantSharp.Runtime.Operators.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>
+/// Integer convolution. Inputs: x (u8/s8), x_scale, x_zero_point, w (s8 constant [M, C/group, k…]), w_scale
+/// (scalar or [M]), w_zero_point, bias (float [M] or absent), y_scale, y_zero_point (both absent: float output).
+/// acc[m, p] = Σ (x − z_x)(w[m] − z_w[m]) by im2col (one row of K = C/group·Πk bytes per output position, padding
+/// filled with z_x) times the packed weights of the group; depthwise (group = C = M) by a direct tap loop.
+/// The accumulator is requantized per output channel with the activation folded into the clamp.
+/// </summary>
+[OnnxOperator("Conv", 1, Domain = IntegerLowering.Domain)]
+public sealed class IntConvKernel : OpKernel
+{
+    private WindowAttributes _attrs = null!;
+    private int[] _wShape = [];
+    private sbyte[] _w = [];
+    private int[] _wZero = [];
+    private int _xZero;
+    private OutputStage _out = null!;
+    private IntGemmWeights[] _groups = [];
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        _attrs = WindowAttributes.FromNode(Node);
+        var w = ctx.Constant(3) as Tensor<sbyte> ?? throw new QuantSharpException("weights must be a constant int8 tensor");
+        _wShape = w.Shape;
+        _w = w.Data;
+        int m = _wShape[0];
+        float xs = IntOps.Scalar(ctx.Constant(1), "x_scale");
+        _xZero = IntOps.ZeroPoint(ctx.Constant(2), "x_zero_point");
+        var ws = QuantTensorOps.ToFloats(ctx.Constant(4) ?? throw new QuantSharpException("w_scale must be a constant"), "w_scale");
+        if (ws.Length != 1 && ws.Length != m) throw new QuantSharpException($"w_scale has {ws.Length} elements, expected 1 or {m}");
+        var wzT = ctx.Constant(5);
+        _wZero = new int[m];
+        if (wzT is not null)
+        {
+            var z = QuantTensorOps.ToInts(wzT, "w_zero_point");
+            for (int i = 0; i < m; i++) _wZero[i] = z[z.Length == 1 ? 0 : i];
+        }
+        _out = new OutputStage(Node, ctx, m, xs, ws, 7, 8, 6);
+        int group = _attrs.Group;
+        // Depthwise (one input and one output channel per group): direct tap loop; everything else im2col + GEMM
+        // (measured faster even for single-channel stems, whose many output channels share one column matrix).
+        bool direct = group > 1 && _wShape[1] == 1 && m == group;
+        if (!direct)
+        {
+            int mg = m / group, kg = w.Length / m;
+            _groups = new IntGemmWeights[group];
+            for (int g = 0; g < group; g++)
+                _groups[g] = new IntGemmWeights(kg, mg, _w.AsSpan(g * mg * kg, mg * kg), transposed: true, _wZero.AsSpan(g * mg, mg));
+        }
+    }
+
+    public override void Compute(KernelContext ctx)
+    {
+        switch (ctx.Input(0))
+        {
+            case Tensor<byte> u: Run(ctx, u); break;
+            case Tensor<sbyte> s: Run(ctx, s); break;
+            case var t: throw new QuantSharpException($"x must be uint8 or int8, got {DataTypes.Name(t.DataType)}");
+        }
+    }
+
+    private void Run<T>(KernelContext ctx, Tensor<T> x) where T : unmanaged, IBinaryInteger<T>
+    {
+        var geo = ConvGeometry.ForConv(_attrs, x.Shape, _wShape);
+        var win = new Window3D(geo);
+        var y = ctx.Output(0, _out.OutputType, geo.OutputShape());
+        int n = geo.Batch, c = geo.InputChannels, m = geo.OutputChannels, group = geo.Group;
+        int p = win.OutputSize, inPlane = win.InputSize;
+        var yBuf = y.Buffer;
+        if (_groups.Length == 0)
+        {
+            // Direct: output plane (b, ch) reads input plane (b, ch / (M / group)) and filter ch only. Per output row, each tap adds
+            // (x − z_x)·(w − z_w) over the output columns whose input column lies inside the row (padding taps add 0).
+            int ks = win.KernelSize;
+            var xd = x.Data;
+            ctx.ParallelFor(n * m, 1, (lo, hi) =>
+            {
+                var accs = ArrayPool<int>.Shared.Rent(p);
+                var xrow = ArrayPool<int>.Shared.Rent(win.IW);
+                var wf = new int[ks];
+                var colLo = new int[win.KW];
+                var colHi = new int[win.KW];
+                for (int kw = 0; kw < win.KW; kw++) win.ValidColumns(kw, out colLo[kw], out colHi[kw]);
+                try
+                {
+                    for (int plane = lo; plane < hi; plane++)
+                    {
+                        int ch = plane % m;
+                        int xBase = (plane / m * c + ch / (m / group)) * inPlane;
+                        for (int t = 0; t < ks; t++) wf[t] = _w[ch * ks + t] - _wZero[ch];
+                        var acc = accs.AsSpan(0, p);
+                        acc.Clear();
+                        for (int od = 0; od < win.OD; od++)
+                            for (int oh = 0; oh < win.OH; oh++)
+                            {
+                                var row = acc.Slice((od * win.OH + oh) * win.OW, win.OW);
+                                for (int kd = 0; kd < win.KD; kd++)
+                                {
+                                    int id = od * win.SD - win.PD + kd * win.DD;
+                                    if ((uint)id >= (uint)win.ID) continue;
+                                    for (int kh = 0; kh < win.KH; kh++)
+                                    {
+                                        int ih = oh * win.SH - win.PH + kh * win.DH;
+                                        if ((uint)ih >= (uint)win.IH) continue;
+                                        int rowBase = xBase + (id * win.IH + ih) * win.IW;
+                                        for (int i = 0; i < win.IW; i++) xrow[i] = int.CreateTruncating(xd[rowBase + i]) - _xZero;
+                                        int tBase = (kd * win.KH + kh) * win.KW;
+                                        for (int kw = 0; kw < win.KW; kw++)
+                                        {
+                                            int wv = wf[tBase + kw];
+                                            int shift = kw * win.DW - win.PW;
+                                            if (win.SW == 1)
+                                            {
+                                                int o0 = colLo[kw], o1 = colHi[kw];
+                                                if (o1 > o0) IntGemmAxpy(wv, xrow.AsSpan(o0 + shift, o1 - o0), row.Slice(o0, o1 - o0));
+                                            }
+                                            else
+                                                for (int ow = colLo[kw]; ow < colHi[kw]; ow++) row[ow] += wv * xrow[ow * win.SW + shift];
+                                        }
+                                    }
+                                }
+                            }
+                        _out.WriteChannel(yBuf, plane * p, acc, ch);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<int>.Shared.Return(accs);
+                    ArrayPool<int>.Shared.Return(xrow);
+                }
+            });
+            return;
+        }
+
+        int cg = c / group, mg = m / group, kg = cg * win.KernelSize;
+        // Tiles of output positions per (batch, group): each builds its own im2col rows (≈ 256 KiB: the int8 GEMM has a fixed cost per call, so calls should be large) and
+        // accumulators; at least two tiles per thread so both cores get work. Integer sums are exact, so the tiling
+        // does not change results.
+        int tile = Math.Clamp(262144 / Math.Max(kg, 1), 256, 4096);
+        long perThread = ((long)n * group * p + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
+        tile = (int)Math.Max(16, Math.Min(tile, perThread));
+        int tilesPerPlane = (p + tile - 1) / tile;
+        var xdata = x.Data;
+        ctx.ParallelFor(n * group * tilesPerPlane, 1, (lo, hi) =>
+        {
+            var col = ArrayPool<T>.Shared.Rent(tile * kg);
+            var acc = ArrayPool<int>.Shared.Rent(tile * mg);
+            try
+            {
+                for (int job = lo; job < hi; job++)
+                {
+                    int tIdx = job % tilesPerPlane, bg = job / tilesPerPlane;
+                    int g = bg % group, b = bg / group;
+                    int p0 = tIdx * tile, rows = Math.Min(tile, p - p0);
+                    Im2Col(win, xdata.AsSpan((b * c + g * cg) * inPlane, cg * inPlane), cg, col, kg, p0, rows);
+                    _groups[g].Multiply(rows, col.AsSpan(0, rows * kg), kg, _xZero, acc.AsSpan(0, rows * mg), mg);
+                    _out.WriteTransposed(yBuf, (b * m + g * mg) * p + p0, p, acc.AsSpan(0, rows * mg), rows, mg, g * mg);
+                }
+            }
+            finally
+            {
+                ArrayPool<T>.Shared.Return(col);
+                ArrayPool<int>.Shared.Return(acc);
+            }
+        });
+    }
+
+    /// <summary>y += a · x (int32).</summary>
+    private static void IntGemmAxpy(int a, ReadOnlySpan<int> x, Span<int> y) => Kernels.Reference.IntGemmReference.Axpy(a, x, y);
+
+    /// <summary>
+    /// Rows [p0, p0 + rows) of the position-major column matrix: row r, column ((c·KD + kd)·KH + kh)·KW + kw holds
+    /// X[c, od·SD − PD + kd·DD, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW], or z_x outside the input.
+    /// </summary>
+    private void Im2Col<T>(in Window3D w, ReadOnlySpan<T> x, int channels, T[] col, int kg, int p0, int rows) where T : unmanaged, IBinaryInteger<T>
+    {
+        T pad = T.CreateTruncating(_xZero);
+        int plane = w.InputSize;
+        if (w.KernelSize == 1 && w.SD == 1 && w.SH == 1 && w.SW == 1 && w.PD == 0 && w.PH == 0 && w.PW == 0 && w.OutputSize == plane)
+        {
+            // 1×1, stride 1, no padding: the column matrix is the input transposed to position-major.
+            for (int ch = 0; ch < channels; ch++)
+            {
+                var src = x.Slice(ch * plane + p0, rows);
+                for (int r = 0; r < rows; r++) col[r * kg + ch] = src[r];
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            int pos = p0 + r;
+            int ow = pos % w.OW, oh = pos / w.OW % w.OH, od = pos / (w.OW * w.OH);
+            var dst = col.AsSpan(r * kg, kg);
+            int t = 0;
+            for (int ch = 0; ch < channels; ch++)
+            {
+                var src = x.Slice(ch * plane, plane);
+                for (int kd = 0; kd < w.KD; kd++)
+                {
+                    int id = od * w.SD - w.PD + kd * w.DD;
+                    for (int kh = 0; kh < w.KH; kh++)
+                    {
+                        int ih = oh * w.SH - w.PH + kh * w.DH;
+                        bool rowIn = (uint)id < (uint)w.ID && (uint)ih < (uint)w.IH;
+                        int rowBase = (id * w.IH + ih) * w.IW;
+                        for (int kw = 0; kw < w.KW; kw++, t++)
+                        {
+                            int iw = ow * w.SW - w.PW + kw * w.DW;
+                            dst[t] = rowIn && (uint)iw < (uint)w.IW ? src[rowBase + iw] : pad;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using QuantSharp.Runtime.Kernels.Simd;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>
+/// The integer GEMM seam the lowered operators call: a constant signed 8-bit right operand B (K×N) packed once
+/// (<see cref="PackedInt8Weights"/>, the layout of the dot-product micro-kernels), then
+/// C (m×N, int32) = (A − zA) · (B − zB[n]) for 8-bit activations A (m×K, row-major) through <see cref="Int8Gemm"/>,
+/// whose kernel is chosen at start-up from the instruction sets available.
+/// </summary>
+internal sealed class IntGemmWeights
+{
+    private readonly PackedInt8Weights _packed;
+
+    public int Depth { get; }
+    public int Columns { get; }
+
+    /// <summary>Element (k, n) of B is <c>transposed ? b[n·K + k] : b[k·N + n]</c>; zero points: 0, 1 or N of them.</summary>
+    public IntGemmWeights(int k, int n, ReadOnlySpan<sbyte> b, bool transposed, ReadOnlySpan<int> zeroPoints)
+    {
+        Depth = k;
+        Columns = n;
+        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints);
+    }
+
+    /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, split over output tiles on up to <paramref name="threads"/> threads.</summary>
+    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc, int threads = 1) where T : unmanaged, IBinaryInteger<T>
+    {
+        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc, threads);
+        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc, threads);
+        else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
+    }
+}

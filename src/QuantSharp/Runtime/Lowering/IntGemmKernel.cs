@@ -1,0 +1,68 @@
+using System.Numerics;
+using QuantSharp.Runtime.Operators.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>
+/// Integer Gemm / MatMul with a constant int8 right operand. Inputs as <see cref="IntConvKernel"/>: a (u8/s8
+/// [..., K]), a_scale, a_zero_point, w (s8 constant, [K, N], or [N, K] with trans_b = 1), w_scale (scalar or [N]),
+/// w_zero_point, bias (float [N] or absent), y_scale, y_zero_point (absent: float output). Y[..., n] is the
+/// requantized Σ_k (a − z_a)(w[k, n] − z_w[n]). The weights are prepared once here.
+/// </summary>
+[OnnxOperator("Gemm", 1, Domain = IntegerLowering.Domain)]
+public sealed class IntGemmKernel : OpKernel
+{
+    private IntGemmWeights _w = null!;
+    private int _aZero;
+    private OutputStage _out = null!;
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        var w = ctx.Constant(3) as Tensor<sbyte> ?? throw new QuantSharpException("weights must be a constant int8 tensor");
+        if (w.Rank != 2) throw new QuantSharpException($"weights must be 2-D, got {w}");
+        bool transB = Node.GetInt("trans_b", 0) != 0;
+        int k = transB ? w.Shape[1] : w.Shape[0], n = transB ? w.Shape[0] : w.Shape[1];
+        float xs = IntOps.Scalar(ctx.Constant(1), "a_scale");
+        _aZero = IntOps.ZeroPoint(ctx.Constant(2), "a_zero_point");
+        var ws = QuantTensorOps.ToFloats(ctx.Constant(4) ?? throw new QuantSharpException("w_scale must be a constant"), "w_scale");
+        if (ws.Length != 1 && ws.Length != n) throw new QuantSharpException($"w_scale has {ws.Length} elements, expected 1 or {n}");
+        var wz = ctx.Constant(5) is { } z ? QuantTensorOps.ToInts(z, "w_zero_point") : [];
+        _w = new IntGemmWeights(k, n, w.Data, transB, wz);
+        _out = new OutputStage(Node, ctx, n, xs, ws, 7, 8, 6);
+    }
+
+    public override void Compute(KernelContext ctx)
+    {
+        switch (ctx.Input(0))
+        {
+            case Tensor<byte> u: Run(ctx, u); break;
+            case Tensor<sbyte> s: Run(ctx, s); break;
+            case var t: throw new QuantSharpException($"a must be uint8 or int8, got {DataTypes.Name(t.DataType)}");
+        }
+    }
+
+    private void Run<T>(KernelContext ctx, Tensor<T> a) where T : unmanaged, IBinaryInteger<T>
+    {
+        int k = _w.Depth, n = _w.Columns;
+        if (a.Rank < 1 || a.Shape[^1] != k) throw new QuantSharpException($"a {a} does not have {k} columns");
+        int rows = k == 0 ? 0 : a.Length / k;
+        var y = ctx.Output(0, _out.OutputType, [.. a.Shape[..^1], n]);
+        var yBuf = y.Buffer;
+        var data = a.Data;
+        // One GEMM call over all rows (the driver splits output tiles over the threads), then requantization by rows.
+        var acc = ctx.RentScratch<int>(rows * n);
+        try
+        {
+            _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, acc.AsSpan(0, rows * n), n, ctx.Threads);
+            ctx.ParallelFor(rows, 16, (lo, hi) =>
+            {
+                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan(r * n, n));
+            });
+        }
+        finally
+        {
+            ctx.ReturnScratch(acc);
+        }
+    }
+}

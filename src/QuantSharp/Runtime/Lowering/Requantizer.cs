@@ -1,0 +1,110 @@
+using System.Runtime.Intrinsics;
+using QuantSharp.Quantization.Math;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>
+/// Maps an int32 accumulator Σ (x − zx)(w − zw[c]) of output channel c to the output's quantized value, with the
+/// activation (Relu / Clip) folded into the clamp range. Float mode: y = sat(round(acc · M[c] + B[c]) + zy) with
+/// M[c] = s_x·s_w[c] / s_y and B[c] = bias[c] / s_y. Fixed-point mode: M[c] = q31 · 2^−s, bias in accumulator units.
+/// </summary>
+internal sealed class Requantizer
+{
+    private readonly float[] _multiplier;
+    private readonly float[] _offset;
+    private readonly long[] _q31;
+    private readonly int[] _shift;
+    private readonly int[] _biasAcc;
+    private readonly bool _fixed;
+
+    public int ZeroPoint { get; }
+    public int Min { get; }
+    public int Max { get; }
+
+    /// <param name="accScale">s_x · s_w[c] per channel (length 1 or channels).</param>
+    /// <param name="bias">float bias per channel, or null.</param>
+    public Requantizer(int channels, ReadOnlySpan<float> accScale, float[]? bias, float yScale, int yZero, int qmin, int qmax, RequantizationMode mode)
+    {
+        ZeroPoint = yZero;
+        Min = qmin;
+        Max = qmax;
+        _fixed = mode == RequantizationMode.FixedPoint;
+        _multiplier = new float[channels];
+        _offset = new float[channels];
+        _q31 = new long[channels];
+        _shift = new int[channels];
+        _biasAcc = new int[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double s = accScale[accScale.Length == 1 ? 0 : c];
+            double b = bias is null ? 0 : bias[bias.Length == 1 ? 0 : c];
+            _multiplier[c] = (float)(s / yScale);
+            _offset[c] = (float)(b / yScale);
+            (_q31[c], _shift[c]) = Normalise(s / yScale);
+            _biasAcc[c] = s == 0 ? 0 : QuantMath.RoundToInt32(b / s);
+        }
+    }
+
+    /// <summary>m = q31 · 2^−shift with q31 in [2^30, 2^31) (m normalised to [0.5, 1) times 2^31); shift kept in [1, 62].</summary>
+    private static (long Q31, int Shift) Normalise(double m)
+    {
+        if (m <= 0 || !double.IsFinite(m)) return (0, 31);
+        int e = (int)Math.Floor(Math.Log2(m)) + 1; // m = f · 2^e, f in [0.5, 1)
+        double f = m / Math.Pow(2, e);
+        long q = (long)Math.Round(f * (1L << 31));
+        if (q == 1L << 31) { q >>= 1; e++; }
+        int shift = 31 - e;
+        while (shift > 62) { q >>= 1; shift--; }
+        while (shift < 1) { shift++; q >>= 1; }
+        return (q, shift);
+    }
+
+    public int Apply(int acc, int c)
+    {
+        int v;
+        if (_fixed)
+        {
+            long p = ((long)acc + _biasAcc[c]) * _q31[c];
+            v = (int)Math.Clamp((p + (1L << (_shift[c] - 1))) >> _shift[c], int.MinValue / 2, int.MaxValue / 2) + ZeroPoint;
+        }
+        else
+        {
+            float r = MathF.Round(acc * _multiplier[c] + _offset[c], MidpointRounding.ToEven);
+            v = r <= Min - ZeroPoint ? Min : r >= Max - ZeroPoint ? Max : (int)r + ZeroPoint;
+        }
+        return v < Min ? Min : v > Max ? Max : v;
+    }
+
+    /// <summary>
+    /// Requantizes a row in place: acc[j] of channel c0 + j becomes its output value (the same formula as
+    /// <see cref="Apply"/>; float mode eight lanes at a time: convert, multiply-add, round half to even, add the
+    /// zero point, clamp).
+    /// </summary>
+    public void ApplyRow(Span<int> acc, int c0)
+    {
+        int j = 0;
+        if (!_fixed && Vector256.IsHardwareAccelerated)
+        {
+            var zp = Vector256.Create(ZeroPoint);
+            var lo = Vector256.Create(Min);
+            var hi = Vector256.Create(Max);
+            var fLo = Vector256.Create((float)(Min - ZeroPoint) - 1f);
+            var fHi = Vector256.Create((float)(Max - ZeroPoint) + 1f);
+            for (; j <= acc.Length - 8; j += 8)
+            {
+                var a = Vector256.ConvertToSingle(Vector256.Create<int>(acc.Slice(j, 8)));
+                var r = Vector256.Round(a * Vector256.Create<float>(_multiplier.AsSpan(c0 + j, 8)) + Vector256.Create<float>(_offset.AsSpan(c0 + j, 8)));
+                r = Vector256.Min(Vector256.Max(r, fLo), fHi);
+                var q = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(r) + zp, lo), hi);
+                q.CopyTo(acc.Slice(j, 8));
+            }
+        }
+        for (; j < acc.Length; j++) acc[j] = Apply(acc[j], c0 + j);
+    }
+
+    /// <summary>Requantizes acc values of one channel c in place.</summary>
+    public void ApplyChannel(Span<int> acc, int c)
+    {
+        for (int j = 0; j < acc.Length; j++) acc[j] = Apply(acc[j], c);
+    }
+}
