@@ -21,7 +21,7 @@ public sealed class DemoCommand : Command
     public override string Details =>
         "Evaluates on examples/data/fmnist_eval_2000.npz, or with --full on the 10,000-image Fashion-MNIST test set\n" +
         "(needs /usr/share/datasets/fashion-mnist). Inputs are normalised as (p/255 - 0.2860)/0.3530. Latency is the\n" +
-        "median time of one batch of 64 in QuantSharp's runtime (the INT8 models run their DequantizeLinear nodes in float).";
+        "median time of one batch of 64 in QuantSharp's runtime (INT8 models are lowered to integer operators; see 'quantsharp bench').";
 
     public override IReadOnlyList<OptionSpec> Options { get; } =
     [

@@ -3,10 +3,11 @@ namespace QuantSharp.Graph;
 public static class GraphValidation
 {
     /// <summary>
-    /// Kahn's algorithm, keeping the existing order among ready nodes so a sorted graph is unchanged.
-    /// Throws naming a node on a cycle.
+    /// The nodes in an order where each follows the producers of its inputs, without changing the graph (Kahn's
+    /// algorithm, keeping the existing order among ready nodes so a sorted graph keeps its order). Nodes on a cycle
+    /// are left out: their inputs never become available.
     /// </summary>
-    internal static void SortTopologically(Graph g)
+    public static List<Node> TopologicalOrder(Graph g)
     {
         var nodes = g.NodeList;
         var index = new Dictionary<Node, int>(nodes.Count);
@@ -30,13 +31,21 @@ public static class GraphValidation
                     if (index.TryGetValue(u.Node, out int j) && --pending[j] == 0) ready.Add(j);
             }
         }
-        if (order.Count != nodes.Count)
+        return order;
+    }
+
+    /// <summary>Reorders the graph's nodes topologically; throws naming a node on a cycle.</summary>
+    internal static void SortTopologically(Graph g)
+    {
+        var order = TopologicalOrder(g);
+        if (order.Count != g.NodeList.Count)
         {
-            var stuck = nodes.First(n => !order.Contains(n));
+            var sorted = new HashSet<Node>(order);
+            var stuck = g.NodeList.First(n => !sorted.Contains(n));
             throw new QuantSharpException($"graph '{g.Name}' has a cycle through node {stuck.Describe()}");
         }
-        nodes.Clear();
-        nodes.AddRange(order);
+        g.NodeList.Clear();
+        g.NodeList.AddRange(order);
     }
 
     /// <summary>

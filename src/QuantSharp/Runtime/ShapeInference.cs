@@ -42,7 +42,7 @@ public static class ShapeInference
         var options = new SessionOptions { IntraOpThreads = 1 };
         var symbolic = new Dictionary<Value, Symbolic.ShapeValue>();
 
-        foreach (var node in TopologicalOrder(g))
+        foreach (var node in GraphValidation.TopologicalOrder(g))
         {
             OpKernel? kernel;
             try { kernel = registry.TryCreate(model, node); }
@@ -168,35 +168,6 @@ public static class ShapeInference
     {
         for (int i = 0; i < node.Outputs.Count; i++)
             if (node.Outputs[i] is Value o) o.Type = before[i];
-    }
-
-    /// <summary>Nodes so that each follows the producers of its inputs, without reordering the graph itself.</summary>
-    private static List<Node> TopologicalOrder(Graph.Graph g)
-    {
-        var nodes = g.Nodes;
-        var index = new Dictionary<Node, int>(nodes.Count);
-        for (int i = 0; i < nodes.Count; i++) index[nodes[i]] = i;
-        var pending = new int[nodes.Count];
-        for (int i = 0; i < nodes.Count; i++)
-            foreach (var v in nodes[i].Inputs)
-                if (v?.Producer is Node p && index.ContainsKey(p)) pending[i]++;
-        var ready = new SortedSet<int>();
-        for (int i = 0; i < nodes.Count; i++) if (pending[i] == 0) ready.Add(i);
-        var order = new List<Node>(nodes.Count);
-        while (ready.Count > 0)
-        {
-            int i = ready.Min;
-            ready.Remove(i);
-            order.Add(nodes[i]);
-            foreach (var o in nodes[i].Outputs)
-            {
-                if (o is null) continue;
-                foreach (var u in o.Uses)
-                    if (index.TryGetValue(u.Node, out int j) && --pending[j] == 0) ready.Add(j);
-            }
-        }
-        // Nodes on a cycle are left out: their inputs never become available.
-        return order;
     }
 
     /// <summary>
