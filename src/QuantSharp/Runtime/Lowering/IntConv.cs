@@ -187,10 +187,16 @@ public sealed class IntConvKernel : OpKernel
         if (w.KernelSize == 1 && w.SD == 1 && w.SH == 1 && w.SW == 1 && w.PD == 0 && w.PH == 0 && w.PW == 0 && w.OutputSize == plane)
         {
             // 1×1, stride 1, no padding: the column matrix is the input transposed to position-major.
-            for (int ch = 0; ch < channels; ch++)
+            // Blocks of 64 positions, so the block's column rows (64·K bytes) stay in L1 while every channel is written.
+            for (int r0 = 0; r0 < rows; r0 += 64)
             {
-                var src = x.Slice(ch * plane + p0, rows);
-                for (int r = 0; r < rows; r++) col[r * kg + ch] = src[r];
+                int rn = Math.Min(64, rows - r0);
+                for (int ch = 0; ch < channels; ch++)
+                {
+                    var src = x.Slice(ch * plane + p0 + r0, rn);
+                    int d = r0 * kg + ch;
+                    for (int r = 0; r < rn; r++, d += kg) col[d] = src[r];
+                }
             }
             return;
         }
@@ -211,6 +217,21 @@ public sealed class IntConvKernel : OpKernel
                         int ih = oh * w.SH - w.PH + kh * w.DH;
                         bool rowIn = (uint)id < (uint)w.ID && (uint)ih < (uint)w.IH;
                         int rowBase = (id * w.IH + ih) * w.IW;
+                        int iw0 = ow * w.SW - w.PW;
+                        if (!rowIn)
+                        {
+                            dst.Slice(t, w.KW).Fill(pad);
+                            t += w.KW;
+                            continue;
+                        }
+                        if (iw0 >= 0 && iw0 + (w.KW - 1) * w.DW < w.IW)
+                        {
+                            // Every tap of this kernel row lies inside the input row.
+                            if (w.DW == 1) src.Slice(rowBase + iw0, w.KW).CopyTo(dst.Slice(t, w.KW));
+                            else for (int kw = 0; kw < w.KW; kw++) dst[t + kw] = src[rowBase + iw0 + kw * w.DW];
+                            t += w.KW;
+                            continue;
+                        }
                         for (int kw = 0; kw < w.KW; kw++, t++)
                         {
                             int iw = ow * w.SW - w.PW + kw * w.DW;

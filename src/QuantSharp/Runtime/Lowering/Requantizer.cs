@@ -105,6 +105,25 @@ internal sealed class Requantizer
     /// <summary>Requantizes acc values of one channel c in place.</summary>
     public void ApplyChannel(Span<int> acc, int c)
     {
-        for (int j = 0; j < acc.Length; j++) acc[j] = Apply(acc[j], c);
+        int j = 0;
+        if (!_fixed && Vector256.IsHardwareAccelerated)
+        {
+            // The same lane arithmetic as ApplyRow with the channel's multiplier and offset broadcast.
+            var zp = Vector256.Create(ZeroPoint);
+            var lo = Vector256.Create(Min);
+            var hi = Vector256.Create(Max);
+            var fLo = Vector256.Create((float)(Min - ZeroPoint) - 1f);
+            var fHi = Vector256.Create((float)(Max - ZeroPoint) + 1f);
+            var mul = Vector256.Create(_multiplier[c]);
+            var off = Vector256.Create(_offset[c]);
+            for (; j <= acc.Length - 8; j += 8)
+            {
+                var a = Vector256.ConvertToSingle(Vector256.Create<int>(acc.Slice(j, 8)));
+                var r = Vector256.Min(Vector256.Max(Vector256.Round(a * mul + off), fLo), fHi);
+                var q = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(r) + zp, lo), hi);
+                q.CopyTo(acc.Slice(j, 8));
+            }
+        }
+        for (; j < acc.Length; j++) acc[j] = Apply(acc[j], c);
     }
 }
