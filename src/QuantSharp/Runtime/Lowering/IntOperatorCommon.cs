@@ -85,29 +85,38 @@ internal sealed class OutputStage
     /// </summary>
     public void WriteTransposed(Array dst, int dstStart, int dstChannelStride, Span<int> acc, int rows, int channels, int c0)
     {
-        if (dst is float[] f)
+        // Blocks of 32 rows: the block's accumulators (32·channels ints) stay in L1 while they are read column by
+        // column, instead of striding through the whole tile once per channel.
+        const int Block = 32;
+        for (int r0 = 0; r0 < rows; r0 += Block)
         {
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < channels; j++)
-                    f[dstStart + j * dstChannelStride + r] = Math.Clamp(acc[r * channels + j] * _scale[c0 + j] + _bias[c0 + j], _min, _max);
-            return;
-        }
-        for (int r = 0; r < rows; r++) Quantized!.ApplyRow(acc.Slice(r * channels, channels), c0);
-        if (dst is byte[] u)
-        {
-            for (int j = 0; j < channels; j++)
+            int rn = Math.Min(Block, rows - r0);
+            var blk = acc.Slice(r0 * channels, rn * channels);
+            int start = dstStart + r0;
+            if (dst is float[] f)
             {
-                var d = u.AsSpan(dstStart + j * dstChannelStride, rows);
-                for (int r = 0; r < rows; r++) d[r] = (byte)acc[r * channels + j];
+                for (int r = 0; r < rn; r++)
+                    for (int j = 0; j < channels; j++)
+                        f[start + j * dstChannelStride + r] = Math.Clamp(blk[r * channels + j] * _scale[c0 + j] + _bias[c0 + j], _min, _max);
+                continue;
             }
-        }
-        else
-        {
-            var sb = (sbyte[])dst;
-            for (int j = 0; j < channels; j++)
+            for (int r = 0; r < rn; r++) Quantized!.ApplyRow(blk.Slice(r * channels, channels), c0);
+            if (dst is byte[] u)
             {
-                var d = sb.AsSpan(dstStart + j * dstChannelStride, rows);
-                for (int r = 0; r < rows; r++) d[r] = (sbyte)acc[r * channels + j];
+                for (int j = 0; j < channels; j++)
+                {
+                    var d = u.AsSpan(start + j * dstChannelStride, rn);
+                    for (int r = 0; r < rn; r++) d[r] = (byte)blk[r * channels + j];
+                }
+            }
+            else
+            {
+                var sb = (sbyte[])dst;
+                for (int j = 0; j < channels; j++)
+                {
+                    var d = sb.AsSpan(start + j * dstChannelStride, rn);
+                    for (int r = 0; r < rn; r++) d[r] = (sbyte)blk[r * channels + j];
+                }
             }
         }
     }
