@@ -69,6 +69,58 @@ public class IntegerLoweringTests
         AssertWithinOneStep(m, b.Feeds);
     }
 
+    /// <summary>
+    /// The 2-D depthwise path (stride-phase planes) equals, bit for bit, the general tap loop that a 3-D depthwise
+    /// convolution with a depth-1 kernel takes, over an input whose two depth slices both hold the 2-D input.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 1, 1, 1)]
+    [InlineData(2, 2, 1, 1)]
+    [InlineData(1, 2, 2, 1)]
+    [InlineData(3, 1, 1, 2)]
+    public void DepthwisePhasedPathMatchesTapLoop(int strideH, int strideW, int dilationH, int dilationW)
+    {
+        int n = 2, c = 6, h = 11, w = 10;
+        Model Build(QdqGraphBuilder b, bool threeD)
+        {
+            var x = threeD ? b.Input("x", -1f, 1f, n, c, 2, h, w) : b.Input("x", -1f, 1f, n, c, h, w);
+            if (!threeD) b.Random(n * c * h * w, -1f, 1f);
+            var xq = b.Qdq(x, 2f / 255, 128);
+            var (wq, ws) = b.Weight(threeD ? [c, 1, 1, 3, 3] : [c, 1, 3, 3], 0, true);
+            var bias = b.Bias(c, 2f / 255, ws);
+            var attrs = threeD
+                ? new[] { NodeAttribute.Of("group", (long)c), NodeAttribute.Of("pads", new long[] { 0, 1, 0, 0, 2, 1 }),
+                    NodeAttribute.Of("strides", new long[] { 1, strideH, strideW }), NodeAttribute.Of("dilations", new long[] { 1, dilationH, dilationW }) }
+                : new[] { NodeAttribute.Of("group", (long)c), NodeAttribute.Of("pads", new long[] { 1, 0, 2, 1 }),
+                    NodeAttribute.Of("strides", new long[] { strideH, strideW }), NodeAttribute.Of("dilations", new long[] { dilationH, dilationW }) };
+            return b.Finish(b.Qdq(b.Node("Relu", [b.Node("Conv", [xq, wq, bias], attrs)]), OutScale, 0));
+        }
+        var b2 = new QdqGraphBuilder(21);
+        var m2 = Build(b2, false);
+        var b3 = new QdqGraphBuilder(21);
+        var m3 = Build(b3, true);
+        var x2 = b2.Feeds["x"].As<float>().Data;
+        var x3 = new float[x2.Length * 2];
+        int plane = h * w;
+        for (int nc = 0; nc < n * c; nc++)
+            for (int d = 0; d < 2; d++) Array.Copy(x2, nc * plane, x3, (nc * 2 + d) * plane, plane);
+        b3.Feeds["x"] = new Tensor<float>(x3, [n, c, 2, h, w]);
+        foreach (var m in new[] { m2, m3 })
+        {
+            var copy = m.Clone();
+            IntegerLowering.Apply(copy);
+            Assert.Contains(copy.Graph.Nodes, node => node.Domain == IntegerLowering.Domain && node.OpType == "Conv");
+        }
+        var y2 = QdqGraphBuilder.Run(m2, b2.Feeds, lowered: true).Single().Value.As<float>();
+        var y3 = QdqGraphBuilder.Run(m3, b3.Feeds, lowered: true).Single().Value.As<float>();
+        int outPlane = y2.Shape[2] * y2.Shape[3];
+        Assert.Equal(y2.Length * 2, y3.Length);
+        for (int nc = 0; nc < n * c; nc++)
+            for (int d = 0; d < 2; d++)
+                for (int i = 0; i < outPlane; i++)
+                    Assert.Equal(y2.Data[nc * outPlane + i], y3.Data[(nc * 2 + d) * outPlane + i]);
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 2)]

@@ -75,6 +75,11 @@ public sealed class IntConvKernel : OpKernel
         int n = geo.Batch, c = geo.InputChannels, m = geo.OutputChannels, group = geo.Group;
         int p = win.OutputSize, inPlane = win.InputSize;
         var yBuf = y.Buffer;
+        if (_groups.Length == 0 && win.KD == 1 && win.ID == 1 && win.OD == 1)
+        {
+            DepthwisePhased(ctx, x, win, yBuf, n, c, m, group);
+            return;
+        }
         if (_groups.Length == 0)
         {
             // Direct: output plane (b, ch) reads input plane (b, ch / (M / group)) and filter ch only. Per output row, each tap adds
@@ -168,6 +173,86 @@ public sealed class IntConvKernel : OpKernel
             finally
             {
                 ArrayPool<T>.Shared.Return(col);
+                ArrayPool<int>.Shared.Return(acc);
+            }
+        });
+    }
+
+    /// <summary>
+    /// 2-D depthwise convolution through stride-phase planes. The plane x − z_x, zero-padded to the HP×WP window the
+    /// output reads, is split into SH·SW phase planes: padded element (r, q) goes to plane (r mod SH)·SW + q mod SW at
+    /// (r / SH)·WS + q / SW. Tap (kh, kw) then reads, for every output (oh, ow), element (oh + kh·DH / SH)·WS +
+    /// kw·DW / SW + ow of one phase plane: with accumulator rows WS apart, each tap is a single contiguous
+    /// y += w·x over OH·WS values (columns past OW are scratch and dropped). Padding contributes 0, as in the
+    /// unlowered operator; integer sums do not depend on order, so results equal the tap loop exactly.
+    /// </summary>
+    private void DepthwisePhased<T>(KernelContext ctx, Tensor<T> x, Window3D win, Array yBuf, int n, int c, int m, int group)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        int hp = (win.OH - 1) * win.SH + (win.KH - 1) * win.DH + 1;
+        int wp = (win.OW - 1) * win.SW + (win.KW - 1) * win.DW + 1;
+        int hs = (hp + win.SH - 1) / win.SH, ws = (wp + win.SW - 1) / win.SW;
+        int phases = win.SH * win.SW;
+        // Each phase plane has WS values of slack: the last tap's run may read up to kw·DW / SW < WS past its end.
+        int phaseStride = hs * ws + ws;
+        int ks = win.KernelSize, p = win.OutputSize, inPlane = win.InputSize, accLen = win.OH * ws;
+        var xd = x.Data;
+        ctx.ParallelFor(n * m, 1, (lo, hi) =>
+        {
+            var ph = ArrayPool<int>.Shared.Rent(phases * phaseStride);
+            var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
+            try
+            {
+                var phSpan = ph.AsSpan(0, phases * phaseStride);
+                phSpan.Clear();
+                for (int plane = lo; plane < hi; plane++)
+                {
+                    int ch = plane % m;
+                    int xBase = (plane / m * c + ch / (m / group)) * inPlane;
+                    for (int r = 0; r < hp; r++)
+                    {
+                        int ih = r - win.PH;
+                        var rowPhases = (r % win.SH) * win.SW;
+                        int rowOff = r / win.SH * ws;
+                        for (int f = 0; f < win.SW; f++)
+                        {
+                            var dst = ph.AsSpan((rowPhases + f) * phaseStride + rowOff, ws);
+                            if ((uint)ih >= (uint)win.IH)
+                            {
+                                dst.Clear();
+                                continue;
+                            }
+                            var src = xd.AsSpan(xBase + ih * win.IW, win.IW);
+                            int j = 0;
+                            for (int q = f; q < wp; q += win.SW, j++)
+                            {
+                                int iw = q - win.PW;
+                                dst[j] = (uint)iw < (uint)win.IW ? int.CreateTruncating(src[iw]) - _xZero : 0;
+                            }
+                        }
+                    }
+                    var a = acc.AsSpan(0, accLen);
+                    a.Clear();
+                    for (int kh = 0; kh < win.KH; kh++)
+                    {
+                        int roff = kh * win.DH;
+                        for (int kw = 0; kw < win.KW; kw++)
+                        {
+                            int coff = kw * win.DW;
+                            int wv = _w[ch * ks + kh * win.KW + kw] - _wZero[ch];
+                            int start = (roff % win.SH * win.SW + coff % win.SW) * phaseStride + roff / win.SH * ws + coff / win.SW;
+                            IntGemmAxpy(wv, ph.AsSpan(start, accLen), a);
+                        }
+                    }
+                    // Compact rows WS apart to OW apart (forward, in place: WS ≥ OW).
+                    if (ws != win.OW)
+                        for (int oh = 1; oh < win.OH; oh++) acc.AsSpan(oh * ws, win.OW).CopyTo(acc.AsSpan(oh * win.OW, win.OW));
+                    _out.WriteChannel(yBuf, plane * p, acc.AsSpan(0, p), ch);
+                }
+            }
+            finally
+            {
+                ArrayPool<int>.Shared.Return(ph);
                 ArrayPool<int>.Shared.Return(acc);
             }
         });
