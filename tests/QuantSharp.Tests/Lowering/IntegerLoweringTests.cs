@@ -70,28 +70,31 @@ public class IntegerLoweringTests
     }
 
     /// <summary>
-    /// The 2-D depthwise path (stride-phase planes) equals, bit for bit, the general tap loop that a 3-D depthwise
-    /// convolution with a depth-1 kernel takes, over an input whose two depth slices both hold the 2-D input.
+    /// The 2-D direct path (stride-phase planes) equals, bit for bit, what a 3-D convolution with a depth-1 kernel
+    /// computes (depthwise: the tap loop; one input channel: im2col and GEMM) over an input whose two depth slices
+    /// both hold the 2-D input.
     /// </summary>
     [Theory]
     [InlineData(2, 1, 1, 1)]
     [InlineData(2, 2, 1, 1)]
     [InlineData(1, 2, 2, 1)]
     [InlineData(3, 1, 1, 2)]
-    public void DepthwisePhasedPathMatchesTapLoop(int strideH, int strideW, int dilationH, int dilationW)
+    [InlineData(2, 1, 1, 1, 1, 5)]
+    [InlineData(1, 1, 1, 1, 2, 4)]
+    public void DepthwisePhasedPathMatchesTapLoop(int strideH, int strideW, int dilationH, int dilationW, int c = 6, int mOut = 6)
     {
-        int n = 2, c = 6, h = 11, w = 10;
+        int n = 2, h = 11, w = 10, group = Math.Min(c, mOut);
         Model Build(QdqGraphBuilder b, bool threeD)
         {
             var x = threeD ? b.Input("x", -1f, 1f, n, c, 2, h, w) : b.Input("x", -1f, 1f, n, c, h, w);
             if (!threeD) b.Random(n * c * h * w, -1f, 1f);
             var xq = b.Qdq(x, 2f / 255, 128);
-            var (wq, ws) = b.Weight(threeD ? [c, 1, 1, 3, 3] : [c, 1, 3, 3], 0, true);
-            var bias = b.Bias(c, 2f / 255, ws);
+            var (wq, ws) = b.Weight(threeD ? [mOut, c / group, 1, 3, 3] : [mOut, c / group, 3, 3], 0, true);
+            var bias = b.Bias(mOut, 2f / 255, ws);
             var attrs = threeD
-                ? new[] { NodeAttribute.Of("group", (long)c), NodeAttribute.Of("pads", new long[] { 0, 1, 0, 0, 2, 1 }),
+                ? new[] { NodeAttribute.Of("group", (long)group), NodeAttribute.Of("pads", new long[] { 0, 1, 0, 0, 2, 1 }),
                     NodeAttribute.Of("strides", new long[] { 1, strideH, strideW }), NodeAttribute.Of("dilations", new long[] { 1, dilationH, dilationW }) }
-                : new[] { NodeAttribute.Of("group", (long)c), NodeAttribute.Of("pads", new long[] { 1, 0, 2, 1 }),
+                : new[] { NodeAttribute.Of("group", (long)group), NodeAttribute.Of("pads", new long[] { 1, 0, 2, 1 }),
                     NodeAttribute.Of("strides", new long[] { strideH, strideW }), NodeAttribute.Of("dilations", new long[] { dilationH, dilationW }) };
             return b.Finish(b.Qdq(b.Node("Relu", [b.Node("Conv", [xq, wq, bias], attrs)]), OutScale, 0));
         }
@@ -115,7 +118,7 @@ public class IntegerLoweringTests
         var y3 = QdqGraphBuilder.Run(m3, b3.Feeds, lowered: true).Single().Value.As<float>();
         int outPlane = y2.Shape[2] * y2.Shape[3];
         Assert.Equal(y2.Length * 2, y3.Length);
-        for (int nc = 0; nc < n * c; nc++)
+        for (int nc = 0; nc < n * mOut; nc++)
             for (int d = 0; d < 2; d++)
                 for (int i = 0; i < outPlane; i++)
                     Assert.Equal(y2.Data[nc * outPlane + i], y3.Data[(nc * 2 + d) * outPlane + i]);

@@ -45,9 +45,10 @@ public sealed class IntConvKernel : OpKernel
         }
         _out = new OutputStage(Node, ctx, m, xs, ws, 7, 8, 6);
         int group = _attrs.Group;
-        // Depthwise (one input and one output channel per group): direct tap loop; everything else im2col + GEMM
-        // (measured faster even for single-channel stems, whose many output channels share one column matrix).
-        bool direct = group > 1 && _wShape[1] == 1 && m == group;
+        // Depthwise (one input and one output channel per group): direct tap loop; everything else im2col + GEMM.
+        // 2-D convolutions with one input channel per group (stems included) also go direct: the stride-phase
+        // path runs a few long axpys per output plane, cheaper than im2col rows of K = Πk bytes through the GEMM.
+        bool direct = (group > 1 && _wShape[1] == 1 && m == group) || (_wShape.Length == 4 && _wShape[1] == 1 && m % group == 0);
         if (!direct)
         {
             int mg = m / group, kg = w.Length / m;
@@ -205,10 +206,14 @@ public sealed class IntConvKernel : OpKernel
             {
                 var phSpan = ph.AsSpan(0, phases * phaseStride);
                 phSpan.Clear();
+                int filled = -1;
                 for (int plane = lo; plane < hi; plane++)
                 {
                     int ch = plane % m;
                     int xBase = (plane / m * c + ch / (m / group)) * inPlane;
+                    // Output planes of one group (all of a stem's) read the same input plane: fill it once.
+                    if (xBase == filled) goto Taps;
+                    filled = xBase;
                     for (int r = 0; r < hp; r++)
                     {
                         int ih = r - win.PH;
@@ -231,6 +236,7 @@ public sealed class IntConvKernel : OpKernel
                             }
                         }
                     }
+                Taps:
                     var a = acc.AsSpan(0, accLen);
                     a.Clear();
                     for (int kh = 0; kh < win.KH; kh++)

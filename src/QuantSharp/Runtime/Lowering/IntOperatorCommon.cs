@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
 using QuantSharp.Runtime.Operators.Quantization;
@@ -131,13 +132,27 @@ internal sealed class OutputStage
                 break;
             case byte[] u:
                 Quantized!.ApplyChannel(acc, c);
-                for (int r = 0; r < acc.Length; r++) u[dstStart + r] = (byte)acc[r];
+                NarrowToBytes(acc, u.AsSpan(dstStart, acc.Length));
                 break;
             case sbyte[] s:
                 Quantized!.ApplyChannel(acc, c);
                 for (int r = 0; r < acc.Length; r++) s[dstStart + r] = (sbyte)acc[r];
                 break;
         }
+    }
+
+    /// <summary>dst[r] = (byte)acc[r] for requantized values (already inside [0, 255]), 32 at a time by two narrowing steps.</summary>
+    private static void NarrowToBytes(ReadOnlySpan<int> acc, Span<byte> dst)
+    {
+        int r = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; r <= acc.Length - 32; r += 32)
+            {
+                var lo = Vector256.Narrow(Vector256.Create(acc.Slice(r, 8)), Vector256.Create(acc.Slice(r + 8, 8)));
+                var hi = Vector256.Narrow(Vector256.Create(acc.Slice(r + 16, 8)), Vector256.Create(acc.Slice(r + 24, 8)));
+                Vector256.Narrow(lo.AsUInt16(), hi.AsUInt16()).CopyTo(dst.Slice(r, 32));
+            }
+        for (; r < acc.Length; r++) dst[r] = (byte)acc[r];
     }
 
     /// <summary>Requantizes one row of accumulators (channel j = column j) and stores it at dst[dstStart + j].</summary>
