@@ -318,7 +318,8 @@ public sealed class IntConvKernel : OpKernel
                         if (iw0 >= 0 && iw0 + (w.KW - 1) * w.DW < w.IW)
                         {
                             // Every tap of this kernel row lies inside the input row.
-                            if (w.DW == 1) src.Slice(rowBase + iw0, w.KW).CopyTo(dst.Slice(t, w.KW));
+                            // Short kernel rows: a plain loop beats a memmove call per row.
+                            if (w.DW == 1 && w.KW > 16) src.Slice(rowBase + iw0, w.KW).CopyTo(dst.Slice(t, w.KW));
                             else for (int kw = 0; kw < w.KW; kw++) dst[t + kw] = src[rowBase + iw0 + kw * w.DW];
                             t += w.KW;
                             continue;
