@@ -1,23 +1,25 @@
 using System.Diagnostics;
 using QuantSharp.Runtime.Kernels.Jit;
-using Xunit.Abstractions;
 
-namespace QuantSharp.Tests.Jit;
+namespace QuantSharp.Bench;
 
 /// <summary>
-/// Single-thread throughput of the generated int8 GEMM (GOPS = 2·M·N·K / seconds, best of a few repetitions).
-/// Runs only when QUANTSHARP_JIT_TIMING=1, so the regular test run stays fast; prints the figures.
+/// `jit-quick`: single-thread throughput of the generated int8 GEMM backends available on this CPU
+/// (GOPS = 2·M·N·K / seconds, best of 5 after one warm-up). A quick Stopwatch pass; AmxGemmBenchmarks is the
+/// BenchmarkDotNet version.
 /// </summary>
-public class JitGemmTimingTests(ITestOutputHelper output)
+public static class JitGemmQuick
 {
-    [Fact]
-    public void ReportThroughput()
+    public static void Run()
     {
-        if (Environment.GetEnvironmentVariable("QUANTSHARP_JIT_TIMING") != "1") return;
         foreach (var backend in new[] { JitBackend.Amx, JitBackend.Avx512Vnni })
         {
             using var gemm = JitInt8Gemm.TryCreate(maxBackend: backend);
-            if (gemm is null || gemm.Backend != backend) continue;
+            if (gemm is null || gemm.Backend != backend)
+            {
+                Console.WriteLine($"{backend}: not available on this CPU/OS");
+                continue;
+            }
             foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (64, 4096, 4096), (1, 4096, 4096) })
             {
                 var rnd = new Random(7);
@@ -35,7 +37,7 @@ public class JitGemmTimingTests(ITestOutputHelper output)
                     gemm.Gemm(m, a, k, [], packed, [], c, n);
                     best = Math.Min(best, sw.Elapsed.TotalSeconds);
                 }
-                output.WriteLine($"{backend} s8×s8 {m}×{n}×{k}, 1 thread: {2.0 * m * n * k / best / 1e9:F0} GOPS ({best * 1e3:F2} ms best of 5)");
+                Console.WriteLine($"{backend} s8×s8 {m}×{n}×{k}, 1 thread: {2.0 * m * n * k / best / 1e9:F0} GOPS ({best * 1e3:F2} ms best of 5)");
             }
         }
     }
