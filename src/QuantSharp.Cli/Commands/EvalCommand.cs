@@ -49,23 +49,7 @@ public sealed class EvalCommand : Command
         int limit = args.Int("--limit", int.MaxValue, 1, int.MaxValue);
         int batch = args.Int("--batch", 1, 1, 1 << 20);
         int threads = args.Int("--threads", Environment.ProcessorCount, 1, 1024);
-        float scale = args.Value("--scale") is string s ? CliArguments.ParseNumber("--scale", s) : 1f;
-        float[]? mean = args.Numbers("--mean");
-        float[]? std = args.Numbers("--std");
-        if (std is not null && std.Any(v => v == 0)) throw new UsageException("option --std must not contain 0");
-        ImageLayout? layout = args.Value("--layout")?.ToLowerInvariant() switch
-        {
-            null => null,
-            "nchw" => ImageLayout.NCHW,
-            "nhwc" => ImageLayout.NHWC,
-            var other => throw new UsageException($"option --layout must be nchw or nhwc, got '{other}'"),
-        };
-        var order = args.Value("--order")?.ToLowerInvariant() switch
-        {
-            null or "rgb" => ChannelOrder.RGB,
-            "bgr" => ChannelOrder.BGR,
-            var other => throw new UsageException($"option --order must be rgb or bgr, got '{other}'"),
-        };
+        var (pre, layout) = QuantizeSupport.ParsePreprocessingFlags(args);
         bool json = args.Flag("--json");
 
         var model = ModelFiles.Load(modelPath);
@@ -91,7 +75,6 @@ public sealed class EvalCommand : Command
             batch = 1;
         }
 
-        var pre = new ImagePreprocessing { Scale = scale, Mean = mean, Std = std, ChannelOrder = order };
         if (dataset.Kind == SampleKind.Image)
         {
             var shape = dims?.Select(d => d.Value is long v && v <= int.MaxValue ? (int)v : -1).ToArray()

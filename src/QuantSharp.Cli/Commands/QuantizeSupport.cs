@@ -21,6 +21,16 @@ internal static class QuantizeSupport
     /// <summary>The preprocessing flags as eval reads them, resolved against the model's first input.</summary>
     public static ImagePreprocessing Preprocessing(CliArguments args, Model model, IDataset dataset)
     {
+        var (pre, layout) = ParsePreprocessingFlags(args);
+        return Resolve(pre, model, dataset, layout);
+    }
+
+    /// <summary>
+    /// --scale, --mean, --std and --order as an unresolved preprocessing record, and --layout (null when not given);
+    /// shared by every command that takes the preprocessing flags.
+    /// </summary>
+    public static (ImagePreprocessing Pre, ImageLayout? Layout) ParsePreprocessingFlags(CliArguments args)
+    {
         float scale = args.Value("--scale") is string s ? CliArguments.ParseNumber("--scale", s) : 1f;
         float[]? mean = args.Numbers("--mean");
         float[]? std = args.Numbers("--std");
@@ -38,7 +48,7 @@ internal static class QuantizeSupport
             "bgr" => ChannelOrder.BGR,
             var other => throw new UsageException($"option --order must be rgb or bgr, got '{other}'"),
         };
-        return Resolve(new ImagePreprocessing { Scale = scale, Mean = mean, Std = std, ChannelOrder = order }, model, dataset, layout);
+        return (new ImagePreprocessing { Scale = scale, Mean = mean, Std = std, ChannelOrder = order }, layout);
     }
 
     public static ImagePreprocessing Resolve(ImagePreprocessing pre, Model model, IDataset dataset, ImageLayout? layout = null)
