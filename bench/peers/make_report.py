@@ -95,6 +95,8 @@ def collect(raw):
                 skipped[prefix] = o["skipped"]
                 continue
             versions[prefix] = o.get("version")
+            if o.get("build"):
+                versions[prefix + "_build"] = o["build"]
             for row in o["results"]:
                 for variant in ("fp32", "int8"):
                     put((row["model"], row["batch"], row["threads"]), f"{prefix}_{variant}", row[variant]["p50_ms"])
@@ -130,7 +132,8 @@ def main():
          f", {m['cores']} logical cores, {m.get('memory_gib', '?')} GiB; ISA: {', '.join(m['isa'])}" +
          ("" if m.get("amx") else "; **no AMX**"),
          f"- .NET SDK {m['dotnet']}, Node {m['node']}, ONNX Runtime (onnxruntime-node) {versions.get('ort', 'not run')}, "
-         f"PyTorch {versions.get('pt', 'not run')}; {m['os']}",
+         f"PyTorch {versions.get('pt', 'not run')}" +
+         (f" ({versions['pt_build']})" if "pt_build" in versions else "") + f"; {m['os']}",
          f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {n_rounds} round(s); load average at start "
          f"`{load_start}`, at end `{load_end}`."]
     if note:

@@ -153,7 +153,12 @@ def main():
     eval_x, eval_y = mm.normalise(eval_npz["x"]), torch.from_numpy(eval_npz["y"])
     reference = np.load(os.path.join(EXAMPLES, "data", "pytorch_predictions_eval_2000.npz"))
 
-    result = {"peer": "pytorch", "version": torch.__version__, "engine": engine,
+    config = torch.__config__.show()
+    build = "; ".join(part for part in (
+        next((l.strip(" -") for l in config.splitlines() if "CPU capability usage" in l), ""),
+        next((w.rstrip(",") for w in config.split() if w.startswith("BLAS_INFO=")), ""),
+        next((l.strip(" -") for l in config.splitlines() if "MKL-DNN" in l or "oneDNN" in l), "")) if part)
+    result = {"peer": "pytorch", "version": torch.__version__, "engine": engine, "build": build,
               "int8": "FX graph mode static PTQ (get_default_qconfig_mapping('onednn')), 512 calibration images",
               "timing": f"alternating FP32/int8 calls, >= {args.min_iters} each, until {args.budget} s or {args.max_iters} calls",
               "models": {}, "results": []}
