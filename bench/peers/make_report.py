@@ -13,7 +13,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 MODELS = ["fmnist_cnn", "fmnist_mobilenet", "fmnist_vit"]
 
@@ -121,6 +120,8 @@ def main():
     gemm = {p: read_json(os.path.join(raw, "gemm", f"{p}.json")) for p in ("quantsharp", "ort", "pytorch")}
     load_start = open(os.path.join(raw, "loadavg_start")).read().strip() if os.path.exists(os.path.join(raw, "loadavg_start")) else ""
     load_end = open(os.path.join(raw, "loadavg_end")).read().strip() if os.path.exists(os.path.join(raw, "loadavg_end")) else ""
+    started, ended = (open(os.path.join(raw, f)).read().strip() if os.path.exists(os.path.join(raw, f)) else ""
+                      for f in ("started", "ended"))
     m = machine()
     note = os.environ.get("PEERS_NOTE", "")
     n_rounds = len(per_round)
@@ -134,7 +135,7 @@ def main():
          f"- .NET SDK {m['dotnet']}, Node {m['node']}, ONNX Runtime (onnxruntime-node) {versions.get('ort', 'not run')}, "
          f"PyTorch {versions.get('pt', 'not run')}" +
          (f" ({versions['pt_build']})" if "pt_build" in versions else "") + f"; {m['os']}",
-         f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {n_rounds} round(s); load average at start "
+         f"- Run: {started or '?'} to {ended or '?'}, {n_rounds} round(s); load average at start "
          f"`{load_start}`, at end `{load_end}`."]
     if note:
         L.append(f"- **{note}**")
@@ -208,9 +209,11 @@ def main():
           "QuantSharp: `QuantSharp.Bench gemm-json` (each managed IInt8GemmKernel with its driver, u8×s8 → int32; each "
           "generated backend available on this CPU, s8×s8 → int32). ONNX Runtime: a one-node MatMulInteger "
           "(→ int32) or QLinearMatMul (→ uint8) model with B a constant initializer (bench/peers/gemm_models.py), "
-          "one intra-op thread, the run's input/output copies included. PyTorch: quantized::linear with prepacked "
+          "one intra-op thread, output written into a preallocated tensor. PyTorch: quantized::linear with prepacked "
           "weights (onednn, u8×s8, requantized u8 output). Best of the repetitions; GOPS = 2·M·N·K / time. "
-          "This round only (not best over rounds).", "",
+          "Measured once, after the model rounds. ORT's MatMulInteger and QLinearMatMul rows are two ways of asking "
+          "for the same product; on a busy machine the MatMulInteger one has swung between about 30 and 680 GOPS "
+          "from run to run at 1024³, so read the better of the two as ONNX Runtime's figure.", "",
           "| M×N×K | implementation | best ms | GOPS |", "|---|---|---|---|"]
     gemm_rows, gemm_skips = [], []
     for p in ("quantsharp", "ort", "pytorch"):

@@ -28,6 +28,7 @@ log() { echo "run_peers: $*" >&2; }
 rm -rf "$WORK/raw"
 mkdir -p "$WORK/raw/gemm" "$WORK/models" "$WORK/gemm"
 cat /proc/loadavg > "$WORK/raw/loadavg_start" 2>/dev/null || true
+date -u '+%Y-%m-%d %H:%M UTC' > "$WORK/raw/started"
 
 log "building QuantSharp (Release)"
 dotnet build src/QuantSharp.Cli -c Release -nologo -v q >/dev/null
@@ -98,6 +99,7 @@ else
 fi
 
 cat /proc/loadavg > "$WORK/raw/loadavg_end" 2>/dev/null || true
+date -u '+%H:%M UTC' > "$WORK/raw/ended"
 if command -v python3 >/dev/null; then
   python3 bench/peers/make_report.py "$WORK/raw" "$OUT"
 else
