@@ -4,13 +4,15 @@
 # batch 1 and 64 on 1 and 2 threads in QuantSharp (`quantsharp bench --json`), ONNX Runtime (onnxruntime-node, CPU
 # EP, same FP32 and QDQ files) and PyTorch (FP32 and its own onednn int8 model), plus int8 GEMM at 1024³ and
 # 64×4096×4096 on one thread in each; writes bench/results/peers.md and peers.json.
-# A peer that is not installed is skipped with a message. About 5–8 minutes on 2 cores with the default 2 rounds.
+# A peer that is not installed is skipped with a message. 2 rounds took 8.5 minutes on 2 cores at load average ~45
+# (other jobs running); less on a quiet machine.
 #
 # usage: bench/peers/run_peers.sh
 # environment: ROUNDS (default 2; each round runs all frameworks, the report keeps the best median per cell),
 #              BUDGET_MS (default 1000, timed calls per configuration in ORT/PyTorch), OUT (default bench/results),
 #              PEERS_NOTE (a line for the report, e.g. that the machine was busy), PYTHON (default /usr/bin/python3),
-#              ORT_NODE_MODULES (a folder whose node_modules holds onnxruntime-node; default tests/tools).
+#              ORT_NODE_MODULES (a folder whose node_modules holds onnxruntime-node; default tests/tools),
+#              WORK (scratch folder for quantized models and raw results, default bench/peers/.work).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -18,7 +20,7 @@ ROUNDS=${ROUNDS:-2}
 BUDGET_MS=${BUDGET_MS:-1000}
 OUT=${OUT:-bench/results}
 PYTHON=${PYTHON:-/usr/bin/python3}
-WORK=bench/peers/.work
+WORK=${WORK:-bench/peers/.work}
 MODELS=(fmnist_cnn fmnist_mobilenet fmnist_vit)
 THREADS=(1 2)
 BATCHES=(1 64)
