@@ -33,8 +33,13 @@ cat /proc/loadavg > "$WORK/raw/loadavg_start" 2>/dev/null || true
 date -u '+%Y-%m-%d %H:%M UTC' > "$WORK/raw/started"
 
 log "building QuantSharp (Release)"
-dotnet build src/QuantSharp.Cli -c Release -nologo -v q >/dev/null
-dotnet build bench/QuantSharp.Bench -c Release -nologo -v q >/dev/null
+for project in src/QuantSharp.Cli bench/QuantSharp.Bench; do
+  if ! dotnet build "$project" -c Release -nologo -v q > "$WORK/build.log" 2>&1; then
+    cat "$WORK/build.log" >&2
+    log "build of $project failed"
+    exit 1
+  fi
+done
 QS=(dotnet src/QuantSharp.Cli/bin/Release/net10.0/QuantSharp.Cli.dll)
 QSB=(dotnet bench/QuantSharp.Bench/bin/Release/net10.0/QuantSharp.Bench.dll)
 
