@@ -5,10 +5,11 @@ using QuantSharp.Runtime.Kernels.Simd;
 namespace QuantSharp.Bench;
 
 /// <summary>
-/// Int8 GEMM throughput per kernel: GOPS = 2·M·N·K / time (one multiply and one add per MAC), one thread;
-/// and the 4096×4096 GEMV (LLM decode shape) as weight bandwidth, GB/s = N·K bytes / time.
-/// Run: dotnet run -c Release --project bench/QuantSharp.Bench -- --filter '*Int8Gemm*' (add --job short for a quick look),
-/// or a Stopwatch pass: dotnet run -c Release --project bench/QuantSharp.Bench -- int8-quick.
+/// Int8 GEMM throughput per kernel: GOPS = 2·M·N·K / time (one multiply and one add per MAC), one thread, at the
+/// shapes of <see cref="Shape"/>; the 1×4096×4096 GEMV (LLM decode shape) reads as weight bandwidth, GB/s = N·K bytes
+/// / time (the suite's "B GB/s" column). Weights of 8 MiB or more rotate through copies (<see cref="WeightCopies"/>).
+/// Run: the `suite` mode (bench/README.md), or dotnet run -c Release --project bench/QuantSharp.Bench -- --filter
+/// '*Int8Gemm*' --job short, or a Stopwatch pass: dotnet run -c Release --project bench/QuantSharp.Bench -- int8-quick.
 /// </summary>
 public class Int8GemmBenchmarks
 {
