@@ -35,7 +35,7 @@ public sealed partial record LlamaWeights : ICausalLmWeights
         return this with { TokenEmbedding = emb, Layers = layers, Classifier = cls };
     }
 
-    ICausalLm ICausalLmWeights.CreateDecoder(int threads) => new LlamaCausalLm(new LlamaDecoder(this, threads));
+    public ICausalLm CreateDecoder(int threads = 0) => new LlamaCausalLm(new LlamaDecoder(this, threads));
 }
 
 /// <summary>A <see cref="LlamaDecoder"/> behind <see cref="ICausalLm"/>: each session owns one <see cref="LlamaState"/>.</summary>
