@@ -126,12 +126,13 @@ public sealed class HfCheckpoint : IDisposable
             throw new QuantSharpException($"{src}: head_dim {cfg.Int("head_dim")} differs from hidden_size/num_attention_heads = {c.HeadSize}");
 
         int d = c.Dim, h = c.HiddenDim, kv = c.KvDim, hs = c.HeadSize;
-        MappedMatrix Mat(string n, int rows, int cols, int[]? rowMap = null)
+        WeightMatrix Mat(string n, int rows, int cols, int[]? rowMap = null)
         {
             var (f, t) = ts.Get(n);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.ShapeText}, expected [{rows},{cols}]");
-            return new MappedMatrix(n, rows, cols, f, t, rowMap);
+            // F32 in stored row order is exactly an F32Matrix view (the type every FP32 kernel knows).
+            return t.Dtype == SafetensorsDtype.F32 && rowMap is null ? F32View(n, rows, cols, f, t) : new MappedMatrix(n, rows, cols, f, t, rowMap);
         }
         var qMap = RotateHalfToInterleaved(c.Heads, hs);
         var kMap = RotateHalfToInterleaved(c.KvHeads, hs);
@@ -149,6 +150,8 @@ public sealed class HfCheckpoint : IDisposable
         var head = tied ? emb : Mat("lm_head.weight", vocab, d);
         return new LlamaWeights(c, emb, layers, Vec(ts, "model.norm.weight", d), head);
     }
+
+    private static unsafe F32Matrix F32View(string n, int rows, int cols, SafetensorsFile f, SafetensorInfo t) => new(n, rows, cols, (float*)f.Pointer(t), f);
 
     /// <summary>
     /// Row map from the interleaved RoPE layout (pairs 2i, 2i+1) to Hugging Face's rotate-half layout (pairs i, i + hs/2):
@@ -194,12 +197,12 @@ public sealed class HfCheckpoint : IDisposable
         // GPT2LMHeadModel checkpoints name tensors "transformer.h.0…"; GPT2Model ones (e.g. the original gpt2) "h.0…".
         string prefix = ts.Contains("transformer.wte.weight") ? "transformer." : "";
         string N(string n) => prefix + n;
-        MappedMatrix Embedding(string n, int rows, int cols)
+        WeightMatrix Embedding(string n, int rows, int cols)
         {
             var (f, t) = ts.Get(N(n));
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new ModelFormatException($"{f.FileName}: tensor '{N(n)}' has shape {t.ShapeText}, expected [{rows},{cols}]");
-            return new MappedMatrix(n, rows, cols, f, t);
+            return t.Dtype == SafetensorsDtype.F32 ? F32View(n, rows, cols, f, t) : new MappedMatrix(n, rows, cols, f, t);
         }
         // Conv1D computes x·W + b with W stored [in, out]; the decoder wants W [out, in], so it is transposed (a copy).
         unsafe F32Matrix Conv1D(string n, int inDim, int outDim)
@@ -236,7 +239,7 @@ public sealed class HfCheckpoint : IDisposable
             var (f, t) = ts.Get("lm_head.weight");
             if (t.Shape.Length != 2 || t.Shape[0] != c.VocabSize || t.Shape[1] != d)
                 throw new ModelFormatException($"{f.FileName}: tensor 'lm_head.weight' has shape {t.ShapeText}, expected [{c.VocabSize},{d}]");
-            head = new MappedMatrix("lm_head.weight", c.VocabSize, d, f, t);
+            head = t.Dtype == SafetensorsDtype.F32 ? F32View("lm_head.weight", c.VocabSize, d, f, t) : new MappedMatrix("lm_head.weight", c.VocabSize, d, f, t);
         }
         var w = new Gpt2Weights(c, wte, Embedding("wpe.weight", c.SeqLen, d), layers, V("ln_f.weight", d), V("ln_f.bias", d), head);
         w.Validate(dir);
