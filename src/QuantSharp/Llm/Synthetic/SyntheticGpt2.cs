@@ -55,16 +55,26 @@ public static class SyntheticGpt2
         return a;
     }
 
-    /// <summary>Uniform in [−a, a] with a = 0.02·√3 (standard deviation 0.02); rows in 64-row chunks, each chunk its own stream.</summary>
+    /// <summary>Uniform in [−a, a) with a = 0.02·√3 (standard deviation 0.02); rows in 64-row chunks, each chunk its own stream.</summary>
     private static unsafe F32Matrix RandomF32(string name, int rows, int cols, ulong seed)
     {
         var data = GC.AllocateUninitializedArray<float>(checked(rows * cols), pinned: true);
         float a = 0.02f * MathF.Sqrt(3f);
+        // Two values per 64-bit draw: 24 random bits from each half, mapped to [−a, a).
+        float step = 2 * a / (1 << 24);
         Parallel.For(0, (rows + 63) / 64, chunk =>
         {
             ulong s = Mix(seed, (ulong)chunk);
-            long end = (long)Math.Min(rows, chunk * 64 + 64) * cols;
-            for (long i = (long)chunk * 64 * cols; i < end; i++) data[i] = ((Next(ref s) >> 40) * (1f / (1 << 24)) * 2 - 1) * a;
+            int r0 = chunk * 64, r1 = Math.Min(rows, r0 + 64);
+            var span = data.AsSpan(r0 * cols, (r1 - r0) * cols);
+            int i = 0;
+            for (; i + 1 < span.Length; i += 2)
+            {
+                ulong z = Next(ref s);
+                span[i] = (uint)(z >> 40) * step - a;
+                span[i + 1] = (uint)((z >> 8) & 0xFFFFFF) * step - a;
+            }
+            if (i < span.Length) span[i] = (uint)(Next(ref s) >> 40) * step - a;
         });
         return new F32Matrix(name, rows, cols, (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(data)), data);
     }
