@@ -60,6 +60,25 @@ public class HfTokenizerTests
     }
 
     [Fact]
+    public void PrefixSpaceFollowsTheNormalizerOrMetaspaceScheme()
+    {
+        // Legacy Llama (Prepend normalizer): every span between added tokens gets "▁"; Metaspace "first": only the text start.
+        var legacy = LlamaJson;
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(HfTestData.LlamaTiny, "tokenizer.json")))!;
+        json["normalizer"] = null;
+        json["pre_tokenizer"] = System.Text.Json.Nodes.JsonNode.Parse("{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"first\", \"split\": false}");
+        string p = Path.Combine(TestPaths.NewTempDir("qs-meta"), "tokenizer.json");
+        File.WriteAllText(p, json.ToJsonString());
+        var first = BpeTokenizer.LoadJson(p);
+        Assert.Equal(legacy.Encode("Tom and the dog", bos: false), first.Encode("Tom and the dog", bos: false));
+        var a = legacy.Encode("the</s>the", bos: false);
+        var b = first.Encode("the</s>the", bos: false);
+        Assert.Equal(a[..2], b[..2]);
+        Assert.StartsWith("\u2581", legacy.Piece(a[2]));
+        Assert.NotEqual(a.Skip(2), b.Skip(2));
+    }
+
+    [Fact]
     public void Gpt2PreTokenizationFollowsThePattern()
     {
         // A run of spaces before a word leaves its last space to the word.

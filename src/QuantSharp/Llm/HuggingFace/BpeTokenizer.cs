@@ -4,6 +4,16 @@ using System.Text.RegularExpressions;
 
 namespace QuantSharp.Llm.HuggingFace;
 
+/// <summary>Where a tokenizer adds its prefix space ("▁" or " ") to the text spans between added tokens.</summary>
+public enum PrefixSpace
+{
+    None,
+    /// <summary>Only to a span at the very start of the text (Metaspace prepend_scheme "first").</summary>
+    First,
+    /// <summary>To every span (the Prepend normalizer of legacy Llama tokenizers, Metaspace "always", ByteLevel add_prefix_space).</summary>
+    Always,
+}
+
 /// <summary>How a <see cref="BpeTokenizer"/> turns text into initial symbols.</summary>
 public enum BpeStyle
 {
@@ -42,6 +52,7 @@ public sealed class BpeTokenizer : ITextTokenizer
     private readonly (string Content, int Id)[] _added;
     private readonly bool[] _special;
     private readonly bool _prefixSpace;
+    private readonly PrefixSpace _prefix;
     private readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly Lock _cacheLock = new();
 
@@ -52,11 +63,12 @@ public sealed class BpeTokenizer : ITextTokenizer
     public int MergeCount => _merges.Count;
 
     private BpeTokenizer(BpeStyle style, Dictionary<string, int> vocab, IReadOnlyList<(string A, string B)> merges, bool byteFallback, string? unk,
-        IReadOnlyList<(string Content, int Id, bool Special)> added, bool prefixSpace, string source)
+        IReadOnlyList<(string Content, int Id, bool Special)> added, PrefixSpace prefix, string source)
     {
         Style = style;
         _byteFallback = byteFallback;
-        _prefixSpace = prefixSpace;
+        _prefix = prefix;
+        _prefixSpace = prefix != PrefixSpace.None;
         int n = Math.Max(vocab.Count == 0 ? 0 : vocab.Values.Max() + 1, added.Count == 0 ? 0 : added.Max(a => a.Id) + 1);
         _pieces = new string[n];
         _special = new bool[n];
@@ -158,15 +170,22 @@ public sealed class BpeTokenizer : ITextTokenizer
                     throw new QuantSharpException($"{name}: a byte-level tokenizer with its own Split pattern is not supported (GPT-2's pattern only)");
                 var bl = components.First(c => Type(c) == "ByteLevel");
                 bool prefix = bl.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
-                return new BpeTokenizer(BpeStyle.ByteLevel, vocab, merges, byteFallback, unk, added, prefix, name);
+                return new BpeTokenizer(BpeStyle.ByteLevel, vocab, merges, byteFallback, unk, added, prefix ? PrefixSpace.Always : PrefixSpace.None, name);
             }
             // SentencePiece style: a Replace(" " → "▁") normalizer or a Metaspace pre-tokenizer; the dummy prefix comes from
             // Prepend("▁") or Metaspace's prepend_scheme / add_prefix_space.
             bool spaces = components.Any(c => Type(c) == "Metaspace" || Type(c) == "Replace" && c.GetRawText().Contains(" ", StringComparison.Ordinal));
             if (!spaces && !byteFallback)
                 throw new QuantSharpException($"{name}: neither a byte-level nor a SentencePiece-style (▁ spaces) BPE tokenizer");
-            bool dummy = components.Any(c => Type(c) == "Prepend"
-                || Type(c) == "Metaspace" && (c.TryGetProperty("prepend_scheme", out var ps) ? ps.GetString() is "first" or "always" : c.TryGetProperty("add_prefix_space", out var ap) && ap.ValueKind == JsonValueKind.True));
+            var dummy = PrefixSpace.None;
+            foreach (var c in components)
+            {
+                if (Type(c) == "Prepend") dummy = PrefixSpace.Always;
+                else if (Type(c) == "Metaspace")
+                    dummy = c.TryGetProperty("prepend_scheme", out var ps) && ps.ValueKind == JsonValueKind.String
+                        ? ps.GetString() switch { "first" => PrefixSpace.First, "always" => PrefixSpace.Always, _ => PrefixSpace.None }
+                        : c.TryGetProperty("add_prefix_space", out var ap) && ap.ValueKind == JsonValueKind.True ? PrefixSpace.Always : PrefixSpace.None;
+            }
             return new BpeTokenizer(BpeStyle.SentencePiece, vocab, merges, byteFallback, unk, added, dummy, name);
         }
         catch (JsonException e)
@@ -202,7 +221,7 @@ public sealed class BpeTokenizer : ITextTokenizer
             merges.Add(SplitMerge(line, Path.GetFileName(mergesPath)));
         }
         var added = vocab.TryGetValue("<|endoftext|>", out int eot) ? new List<(string, int, bool)> { ("<|endoftext|>", eot, true) } : [];
-        return new BpeTokenizer(BpeStyle.ByteLevel, vocab, merges, false, null, added, false, name);
+        return new BpeTokenizer(BpeStyle.ByteLevel, vocab, merges, false, null, added, PrefixSpace.None, name);
     }
 
     private static (string, string) SplitMerge(string m, string source)
@@ -267,20 +286,19 @@ public sealed class BpeTokenizer : ITextTokenizer
     {
         var ids = new List<int>(text.Length / 2 + 2);
         if (bos) ids.Add(BosId);
-        bool first = true;
-        foreach (var (span, addedId) in SplitAdded(text))
+        foreach (var (span, addedId, start) in SplitAdded(text))
         {
+            bool prefix = _prefix == PrefixSpace.Always || _prefix == PrefixSpace.First && start == 0;
             if (addedId >= 0) ids.Add(addedId);
-            else if (Style == BpeStyle.ByteLevel) EncodeByteLevel(first && _prefixSpace ? " " + span : span, ids);
-            else EncodeSentencePiece(span, first && _prefixSpace, ids);
-            first = false;
+            else if (Style == BpeStyle.ByteLevel) EncodeByteLevel(prefix && !span.StartsWith(' ') ? " " + span : span, ids);
+            else EncodeSentencePiece(span, prefix, ids);
         }
         if (eos) ids.Add(EosId);
         return ids.ToArray();
     }
 
-    // The text cut at occurrences of added tokens: (span, -1) for plain text, ("", id) for an added token.
-    private IEnumerable<(string Span, int Id)> SplitAdded(string text)
+    // The text cut at occurrences of added tokens: (span, -1, offset) for plain text, ("", id, offset) for an added token.
+    private IEnumerable<(string Span, int Id, int Start)> SplitAdded(string text)
     {
         int start = 0, i = 0;
         while (i < text.Length)
@@ -290,15 +308,15 @@ public sealed class BpeTokenizer : ITextTokenizer
                 if (string.CompareOrdinal(text, i, content, 0, content.Length) == 0)
                 {
                     hit = id;
-                    if (i > start) yield return (text[start..i], -1);
-                    yield return ("", id);
+                    if (i > start) yield return (text[start..i], -1, start);
+                    yield return ("", id, i);
                     i += content.Length;
                     start = i;
                     break;
                 }
             if (hit < 0) i++;
         }
-        if (start < text.Length) yield return (text[start..], -1);
+        if (start < text.Length) yield return (text[start..], -1, start);
     }
 
     private void EncodeSentencePiece(string text, bool dummyPrefix, List<int> ids)
