@@ -272,7 +272,7 @@ public sealed class BpeTokenizer : ITextTokenizer
     /// or by other non-space characters, then runs of whitespace (a run followed by a non-space keeps its last space
     /// for the next piece).
     /// </summary>
-    private static readonly Regex Gpt2Pattern = new(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant);
+    private static readonly Regex Gpt2Pattern = new(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
     /// <summary>The pieces GPT-2's pre-tokenizer cuts <paramref name="text"/> into.</summary>
     public static IEnumerable<string> PreTokenize(string text)
