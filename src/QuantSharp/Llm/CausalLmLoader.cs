@@ -24,7 +24,7 @@ public sealed class LoadedCausalLm(ICausalLmWeights weights, ITextTokenizer? tok
 
 /// <summary>
 /// The one place that decides how a model is opened: a directory with config.json → Hugging Face safetensors;
-/// *.gguf → GGUF (llama); any other file → a llama2.c checkpoint; a synthetic name → random weights of that shape.
+/// a file starting with the GGUF magic → GGUF (llama); any other file → a llama2.c checkpoint; a synthetic name → random weights of that shape.
 /// </summary>
 public static class CausalLmLoader
 {
@@ -50,7 +50,7 @@ public static class CausalLmLoader
         }
         if (Directory.Exists(path)) throw new QuantSharpException($"{path}: a directory without config.json is not a model");
         if (!File.Exists(path)) throw new QuantSharpException($"{path}: model file not found");
-        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+        if (IsGguf(path))
         {
             var g = GgufFile.Open(path);
             try
@@ -79,6 +79,14 @@ public static class CausalLmLoader
             ck.Dispose();
             throw;
         }
+    }
+
+    /// <summary>True when the file starts with the GGUF magic ("GGUF"), whatever its extension.</summary>
+    public static bool IsGguf(string path)
+    {
+        using var fs = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[4];
+        return fs.Read(magic) == 4 && BitConverter.ToUInt32(magic) == GgufFile.Magic;
     }
 
     private static BpeTokenizer? HfTokenizer(string dir, string? tokenizerPath)
