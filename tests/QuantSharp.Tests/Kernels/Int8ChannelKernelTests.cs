@@ -130,4 +130,42 @@ public class Int8ChannelKernelTests
             }
         }
     }
+
+    [Fact]
+    public void TapAccumulationMatchesReference()
+    {
+        var rnd = new Random(11);
+        foreach (int taps in new[] { 1, 2, 9, 25 })
+            foreach (int length in new[] { 0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 257 })
+            {
+                var src = Enumerable.Range(0, length + 64).Select(_ => rnd.Next(-255, 256)).ToArray();
+                var starts = Enumerable.Range(0, taps).Select(_ => rnd.Next(0, 65)).ToArray();
+                var weights = Enumerable.Range(0, taps).Select(_ => rnd.Next(-255, 256)).ToArray();
+                var expected = new int[length + 1];
+                var actual = new int[length + 1];
+                expected[^1] = actual[^1] = 12345;
+                IntTapsReference.Accumulate(src, starts, weights, length, expected);
+                IntTaps.Accumulate(src, starts, weights, length, actual);
+                Assert.Equal(expected, actual);
+            }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WidenSubtractMatchesReference(bool signed)
+    {
+        var rnd = new Random(12);
+        for (int length = 0; length <= 70; length++)
+        {
+            var x = Int8GemmCheck.Bytes(rnd, length, signed);
+            int zero = signed ? rnd.Next(-128, 128) : rnd.Next(0, 256);
+            var expected = new int[length + 1];
+            var actual = new int[length + 1];
+            expected[^1] = actual[^1] = 777;
+            IntTapsReference.WidenSubtract(x, signed, zero, expected);
+            IntTaps.WidenSubtract(x, signed, zero, actual);
+            Assert.Equal(expected, actual);
+        }
+    }
 }

@@ -216,6 +216,9 @@ public sealed class IntConvKernel : OpKernel
         {
             var ph = ArrayPool<int>.Shared.Rent(phases * phaseStride);
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
+            var tapStarts = new int[ks];
+            var tapWeights = new int[ks];
+            bool signed = typeof(T) == typeof(sbyte);
             try
             {
                 var phSpan = ph.AsSpan(0, phases * phaseStride);
@@ -242,6 +245,15 @@ public sealed class IntConvKernel : OpKernel
                                 continue;
                             }
                             var src = xd.AsSpan(xBase + ih * win.IW, win.IW);
+                            if (win.SW == 1)
+                            {
+                                // Unit column stride: the row is x − z_x between PW zeros on the left and zeros on the right.
+                                int left = Math.Min(win.PW, ws), n0 = Math.Clamp(wp - win.PW, 0, win.IW);
+                                dst[..left].Clear();
+                                IntTaps.WidenSubtract(MemoryMarshal.AsBytes(src[..n0]), signed, _xZero, dst.Slice(left, n0));
+                                dst[(left + n0)..].Clear();
+                                continue;
+                            }
                             int j = 0;
                             for (int q = f; q < wp; q += win.SW, j++)
                             {
@@ -251,19 +263,17 @@ public sealed class IntConvKernel : OpKernel
                         }
                     }
                 Taps:
-                    var a = acc.AsSpan(0, accLen);
-                    a.Clear();
-                    for (int kh = 0; kh < win.KH; kh++)
+                    for (int kh = 0, t = 0; kh < win.KH; kh++)
                     {
                         int roff = kh * win.DH;
-                        for (int kw = 0; kw < win.KW; kw++)
+                        for (int kw = 0; kw < win.KW; kw++, t++)
                         {
                             int coff = kw * win.DW;
-                            int wv = _w[ch * ks + kh * win.KW + kw] - _wZero[ch];
-                            int start = (roff % win.SH * win.SW + coff % win.SW) * phaseStride + roff / win.SH * ws + coff / win.SW;
-                            IntGemmAxpy(wv, ph.AsSpan(start, accLen), a);
+                            tapWeights[t] = _w[ch * ks + kh * win.KW + kw] - _wZero[ch];
+                            tapStarts[t] = (roff % win.SH * win.SW + coff % win.SW) * phaseStride + roff / win.SH * ws + coff / win.SW;
                         }
                     }
+                    IntTaps.Accumulate(ph.AsSpan(0, phases * phaseStride), tapStarts, tapWeights, accLen, acc);
                     // Compact rows WS apart to OW apart (forward, in place: WS ≥ OW).
                     if (ws != win.OW)
                         for (int oh = 1; oh < win.OH; oh++) acc.AsSpan(oh * ws, win.OW).CopyTo(acc.AsSpan(oh * win.OW, win.OW));
