@@ -168,4 +168,27 @@ public class Int8ChannelKernelTests
             Assert.Equal(expected, actual);
         }
     }
+
+    [Theory]
+    [InlineData(false, false, 0, 255)]
+    [InlineData(true, false, 0, 255)]
+    [InlineData(false, true, -128, 127)]
+    [InlineData(true, true, 10, 100)]
+    public void AddMatchesReference(bool aSigned, bool bSigned, int min, int max)
+    {
+        var rnd = new Random(13 + min);
+        for (int length = 0; length <= 100; length += length < 20 ? 1 : 9)
+        {
+            var a = Int8GemmCheck.Bytes(rnd, length, aSigned);
+            var b = Int8GemmCheck.Bytes(rnd, length, bSigned);
+            float ma = (float)(rnd.NextDouble() * 2), mb = (float)(rnd.NextDouble() * 2);
+            int za = rnd.Next(-20, 20), zb = rnd.Next(-20, 20), zy = rnd.Next(min, max + 1);
+            var expected = new byte[length + 1];
+            var actual = new byte[length + 1];
+            expected[^1] = actual[^1] = 99;
+            Int8AddReference.Add(a, aSigned, b, bSigned, expected.AsSpan(0, length), ma, za, mb, zb, zy, min, max);
+            Int8Add.Add(a, aSigned, b, bSigned, actual.AsSpan(0, length), ma, za, mb, zb, zy, min, max);
+            Assert.Equal(expected, actual);
+        }
+    }
 }

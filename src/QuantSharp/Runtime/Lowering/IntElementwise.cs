@@ -71,37 +71,19 @@ public abstract class IntBinaryKernel : OpKernel
         if (ShapeUtil.SameShape(a.Shape, b.Shape))
         {
             bool mul = IsMul;
+            if (!mul)
+            {
+                // Add: the vector kernel on the bytes (s8 as two's complement), equal to Combine.
+                Array aa = ad, ba = bd, ya = yd;
+                bool aSigned = typeof(TA) == typeof(sbyte), bSigned = typeof(TB) == typeof(sbyte);
+                ctx.ParallelFor(yd.Length, 16384, (lo, hi) =>
+                    Kernels.Simd.Int8Add.Add(Bytes(aa).Slice(lo, hi - lo), aSigned, Bytes(ba).Slice(lo, hi - lo), bSigned, Bytes(ya).Slice(lo, hi - lo),
+                        _ma, _za, _mb, _zb, _zy, _min, _max));
+                return;
+            }
             ctx.ParallelFor(yd.Length, 4096, (lo, hi) =>
             {
-                int i = lo;
-                if (!mul && Vector256.IsHardwareAccelerated)
-                {
-                    // Add eight lanes at a time with the scalar formula's float operations in the same order:
-                    // round(m_a·(a − z_a) + m_b·(b − z_b)) + z_y, clamped (the rounded value is an integer, so clamping
-                    // as float then converting equals the scalar comparisons).
-                    Span<int> ta = stackalloc int[8], tb = stackalloc int[8], tq = stackalloc int[8];
-                    var ma = Vector256.Create(_ma);
-                    var mb = Vector256.Create(_mb);
-                    var za = Vector256.Create(_za);
-                    var zb = Vector256.Create(_zb);
-                    var zy = Vector256.Create((float)_zy);
-                    var fMin = Vector256.Create((float)_min);
-                    var fMax = Vector256.Create((float)_max);
-                    for (; i <= hi - 8; i += 8)
-                    {
-                        for (int j = 0; j < 8; j++)
-                        {
-                            ta[j] = int.CreateTruncating(ad[i + j]);
-                            tb[j] = int.CreateTruncating(bd[i + j]);
-                        }
-                        var fa = Vector256.ConvertToSingle(Vector256.Create<int>(ta) - za);
-                        var fb = Vector256.ConvertToSingle(Vector256.Create<int>(tb) - zb);
-                        var r = Vector256.Round(ma * fa + mb * fb) + zy;
-                        Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(r, fMin), fMax)).CopyTo(tq);
-                        for (int j = 0; j < 8; j++) yd[i + j] = TY.CreateTruncating(tq[j]);
-                    }
-                }
-                for (; i < hi; i++) yd[i] = TY.CreateTruncating(Combine(int.CreateTruncating(ad[i]), int.CreateTruncating(bd[i])));
+                for (int i = lo; i < hi; i++) yd[i] = TY.CreateTruncating(Combine(int.CreateTruncating(ad[i]), int.CreateTruncating(bd[i])));
             });
             return;
         }
@@ -125,6 +107,8 @@ public abstract class IntBinaryKernel : OpKernel
             }
         }
     }
+
+    private static Span<byte> Bytes(Array x) => x is sbyte[] s ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.AsSpan()) : ((byte[])x).AsSpan();
 
     /// <summary>Element strides of an input aligned to the output's trailing axes; 0 on broadcast axes.</summary>
     private static int[] BroadcastStrides(int[] inShape, int[] outShape)
