@@ -331,20 +331,34 @@ public sealed class IntConcatKernel : OpKernel
         int outer = ShapeUtil.Product(shape.AsSpan(0, axis));
         int inner = ShapeUtil.Product(shape.AsSpan(axis + 1));
         int outRow = shape[axis] * inner;
-        var dst = new int[y.Length];
+        var yBytes = Bytes(y);
+        bool ySigned = y is Tensor<sbyte>;
         int at = 0;
         for (int i = 0; i < count; i++)
         {
-            var src = IntGlobalAveragePoolKernel.QuantizedInts(ctx.Input(2 + 3 * i));
-            int row = ctx.Input(2 + 3 * i).Shape[axis] * inner;
+            var x = ctx.Input(2 + 3 * i);
+            if (x is not (Tensor<byte> or Tensor<sbyte>)) throw new QuantSharpException($"x must be uint8 or int8, got {x}");
+            var src = Bytes(x);
+            bool xSigned = x is Tensor<sbyte>;
+            int row = x.Shape[axis] * inner;
+            // Same type, scale and zero point: the codes are copied; otherwise requantized by the vector Add kernel
+            // with a zero second term (ratio·(x − z) + 0·(x − z) is exactly ratio·(x − z) in float).
+            bool copy = xSigned == ySigned && _ratio[i] == 1f && _zero[i] == _yz;
             for (int o = 0; o < outer; o++)
-                for (int j = 0; j < row; j++)
-                {
-                    float r = MathF.Round(_ratio[i] * (src[o * row + j] - _zero[i]), MidpointRounding.ToEven) + _yz;
-                    dst[o * outRow + at + j] = r <= _min ? _min : r >= _max ? _max : (int)r;
-                }
+            {
+                var s = src.Slice(o * row, row);
+                var d = yBytes.Slice(o * outRow + at, row);
+                if (copy) s.CopyTo(d);
+                else Kernels.Simd.Int8Add.Add(s, xSigned, s, xSigned, d, _ratio[i], _zero[i], 0f, _zero[i], _yz, _min, _max);
+            }
             at += row;
         }
-        Operators.Quantization.QuantTensorOps.StoreInts(y, dst);
     }
+
+    private static Span<byte> Bytes(Tensor t) => t switch
+    {
+        Tensor<sbyte> s => System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.Data.AsSpan()),
+        Tensor<byte> u => u.Data.AsSpan(),
+        _ => throw new QuantSharpException($"expected a uint8 or int8 tensor, got {t}"),
+    };
 }
