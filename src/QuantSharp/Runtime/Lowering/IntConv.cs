@@ -101,7 +101,7 @@ public sealed class IntConvKernel : OpKernel
             // (x − z_x)·(w − z_w) over the output columns whose input column lies inside the row (padding taps add 0).
             int ks = win.KernelSize;
             var xd = x.Data;
-            ctx.ParallelFor(n * m, 1, (lo, hi) =>
+            ctx.ParallelFor(n * m, MinPlanes(p * ks), (lo, hi) =>
             {
                 var accs = ArrayPool<int>.Shared.Rent(p);
                 var xrow = ArrayPool<int>.Shared.Rent(win.IW);
@@ -212,7 +212,7 @@ public sealed class IntConvKernel : OpKernel
         int phaseStride = hs * ws + ws;
         int ks = win.KernelSize, p = win.OutputSize, inPlane = win.InputSize, accLen = win.OH * ws;
         var xd = x.Data;
-        ctx.ParallelFor(n * m, 1, (lo, hi) =>
+        ctx.ParallelFor(n * m, MinPlanes(p * ks), (lo, hi) =>
         {
             var ph = ArrayPool<int>.Shared.Rent(phases * phaseStride);
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
@@ -313,7 +313,10 @@ public sealed class IntConvKernel : OpKernel
         int perImage = (p + chunk - 1) / chunk;
         var rq = _out.Quantized?.Channel;
         var xd = x.Data;
-        ctx.ParallelFor(n * perImage, 1, (lo, hi) =>
+        // A chunk should carry ~400 K multiply-adds (a few µs): smaller ones cost more to hand to another thread
+        // than they save (batch-1 layers are mostly below that and run on the calling thread).
+        int minJobs = (int)Math.Max(1, 400_000 / Math.Max(1L, (long)m * k * chunk));
+        ctx.ParallelFor(n * perImage, minJobs, (lo, hi) =>
         {
             var col = pointwise ? null : ArrayPool<byte>.Shared.Rent(k * chunk);
             var panel = ArrayPool<byte>.Shared.Rent(Int8ChannelGemm.PanelBytes(kp, chunk));
@@ -427,6 +430,9 @@ public sealed class IntConvKernel : OpKernel
             }
         }
     }
+
+    /// <summary>Planes per parallel chunk for direct (depthwise) planes of <paramref name="work"/> multiply-adds: ~64 K per chunk.</summary>
+    private static int MinPlanes(int work) => Math.Max(1, 65536 / Math.Max(1, work));
 
     /// <summary>y += a · x (int32).</summary>
     private static void IntGemmAxpy(int a, ReadOnlySpan<int> x, Span<int> y) => Kernels.Reference.IntGemmReference.Axpy(a, x, y);
