@@ -144,7 +144,7 @@ public static unsafe class Int8Gemm
 
     private static readonly object Gate = new();
     private static List<IInt8GemmKernel> _kernels =
-        [new AvxVnniInt8Kernel(), new Avx512BWInt8Kernel(), new Avx2Int8Kernel(), new ArmDotProductInt8Kernel(), new Vector128Int8Kernel(), new ScalarInt8Kernel()];
+        [Jit.GeneratedInt8Kernel.Instance, new AvxVnniInt8Kernel(), new Avx512BWInt8Kernel(), new Avx2Int8Kernel(), new ArmDotProductInt8Kernel(), new Vector128Int8Kernel(), new ScalarInt8Kernel()];
     private static IInt8GemmKernel? _default;
 
     /// <summary>Registered kernels in priority order (fastest first); the scalar one is always last and supported.</summary>
