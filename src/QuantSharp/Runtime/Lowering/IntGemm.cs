@@ -25,7 +25,7 @@ internal sealed class IntGemmWeights
         _kernel = kernel;
         Depth = k;
         Columns = n;
-        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints);
+        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints, Kernels.Jit.GeneratedInt8Kernel.KAlignmentFor(kernel));
     }
 
     /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, split over output tiles on up to <paramref name="threads"/> threads.</summary>

@@ -15,10 +15,11 @@ public static class Int8MatMul
 {
     /// <summary>
     /// Packs W once: element (k, n) is <c>transposed ? w[n·K + k] : w[k·N + n]</c> (transposed = the usual
-    /// [out_features, in_features] weight layout). Zero points: none, one, or N (per output column).
+    /// [out_features, in_features] weight layout). Zero points: none, one, or N (per output column). K is padded to
+    /// what the fastest kernel here wants (64 on AMX, else 4).
     /// </summary>
     public static PackedInt8Weights PackWeights(ReadOnlySpan<sbyte> w, int k, int n, bool transposed, ReadOnlySpan<int> zeroPoints = default) =>
-        PackedInt8Weights.Pack(k, n, w, transposed ? k : n, transposed, zeroPoints);
+        PackedInt8Weights.Pack(k, n, w, transposed ? k : n, transposed, zeroPoints, GeneratedInt8Kernel.KAlignmentFor(null));
 
     /// <summary>The micro-kernel the calls below use.</summary>
     public static IInt8GemmKernel Kernel(bool allowGenerated = true) => GeneratedInt8Kernel.Select(allowGenerated) ?? Int8Gemm.Default;
