@@ -53,7 +53,7 @@ public static class JitGemmQuick
     {
         var kernels = Int8Gemm.SupportedKernels.Where(k => k.Name is GeneratedInt8Kernel.KernelName or "AvxVnni" or "Avx512BW").ToArray();
         Console.WriteLine($"engine driver (Int8Gemm.Multiply, u8×s8 with zero points), default kernel {Int8Gemm.Default.Name}:");
-        foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (64, 4096, 4096), (1, 4096, 4096), (3136, 64, 288), (784, 128, 576) })
+        foreach (var (m, n, k) in (Environment.GetEnvironmentVariable("JITQ_SHAPES") is { } e ? e.Split(";").Select(x => x.Split("x").Select(int.Parse).ToArray()).Select(v => (v[0], v[1], v[2])).ToArray() : new[] { (1024, 1024, 1024), (64, 4096, 4096), (1, 4096, 4096), (3136, 64, 288), (784, 128, 576) }))
         {
             var rnd = new Random(7);
             var a = new byte[m * k];
