@@ -87,7 +87,7 @@ public static partial class Quantizer
         if (!any)
             throw new QuantSharpException($"model '{model.SourcePath ?? g.Name}' has nothing to quantize dynamically: no selected MatMul/Gemm with a constant 2-D weight");
         GraphPasses.RaiseOpset(m, options.PerChannel ? 13 : 11);
-        Finish(m, summary, sw);
+        Finish(m, model, options, summary, sw);
         return new QuantizationResult(m, summary);
     }
 
@@ -110,7 +110,7 @@ public static partial class Quantizer
         GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
-        var b = new QdqBuilder(e);
+        var b = new QdqBuilder(e, options.ShortNames);
         var ops = new HashSet<string>(options.OpTypes ?? ComputeOps, StringComparer.Ordinal);
         var wScheme = WeightScheme(options);
         long opset = 13;
@@ -167,7 +167,7 @@ public static partial class Quantizer
         if (summary.QuantizedNodes == 0)
             throw new QuantSharpException($"model '{model.SourcePath ?? g.Name}' has nothing to quantize: no selected Conv/Gemm/MatMul with a constant weight");
         GraphPasses.RaiseOpset(m, opset);
-        Finish(m, summary, sw);
+        Finish(m, model, options, summary, sw);
         return new QuantizationResult(m, summary);
     }
 

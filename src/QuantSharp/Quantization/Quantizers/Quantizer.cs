@@ -212,7 +212,7 @@ public static partial class Quantizer
             int at = summary.Nodes.FindIndex(d => d.Node == act.Name);
             if (at >= 0) summary.Nodes[at] = summary.Nodes[at] with { Detail = "removed: the QuantizeLinear after it clips the same range" };
         }
-        var b = new QdqBuilder(e);
+        var b = new QdqBuilder(e, options.ShortNames);
         var wScheme = WeightScheme(options);
         bool perAxisUsed = false;
         foreach (var n in weightNodes)
@@ -260,7 +260,7 @@ public static partial class Quantizer
 
         long opset = storage is DataType.Int16 || options.WeightType is DataType.Int4 or DataType.UInt4 ? 21 : perAxisUsed ? 13 : 10;
         GraphPasses.RaiseOpset(m, opset);
-        Finish(m, summary, sw);
+        Finish(m, model, options, summary, sw);
         return new QuantizationResult(m, summary);
     }
 
@@ -326,10 +326,20 @@ public static partial class Quantizer
         }
     }
 
-    private static void Finish(Model m, QuantizationSummary summary, Stopwatch sw)
+    /// <summary>
+    /// Removes what is no longer read, shares identical constants, gives the values the quantizer created short names
+    /// (with <see cref="QuantizerOptions.ShortNames"/>; <paramref name="source"/> is the float model whose names stay),
+    /// validates and fills in the summary's sizes.
+    /// </summary>
+    private static void Finish(Model m, Model source, QuantizerOptions options, QuantizationSummary summary, Stopwatch sw)
     {
         var e = m.Graph.Edit();
         e.RemoveUnused();
+        if (options.ShortNames)
+        {
+            QdqCompaction.ShareIdenticalInitializers(m);
+            QdqCompaction.ShortenGeneratedNames(m, QdqCompaction.ValueNames(source));
+        }
         e.SortTopologically();
         GraphValidation.EnsureValid(m.Graph);
         m.ProducerName = "QuantSharp";

@@ -40,6 +40,13 @@ public record QuantizerOptions
     public bool WeightSymmetric { get; init; } = true;
     /// <summary>Per-channel (per output channel) weight scales; per-tensor otherwise.</summary>
     public bool PerChannel { get; init; } = true;
+    /// <summary>
+    /// Values and nodes the quantizer creates get short names (values "0" … "z", "10" …; nodes "Q", "D", "C" with a
+    /// counter) and identical constants are shared, which keeps the file small. The float model's own value and node
+    /// names, and the graph's input and output names, are kept either way. False gives descriptive names derived from
+    /// the quantized tensor (<c>w_q</c>, <c>w_s</c>, <c>w_z</c>, <c>w_DQ</c>, <c>x_Q</c>, …) for reading the graph.
+    /// </summary>
+    public bool ShortNames { get; init; } = true;
 
     internal bool Selected(string nodeName, out string? why)
     {
