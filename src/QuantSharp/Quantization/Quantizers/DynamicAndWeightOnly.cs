@@ -159,7 +159,11 @@ public static partial class Quantizer
                 if (options.BlockSize > 0) detail += $"; reduction axis shorter than the block size {options.BlockSize}";
             }
             if (options.WeightType is DataType.Int4 or DataType.UInt4) opset = 21;
-            var (wOut, _) = b.Weight(n.Input(1)!, scheme);
+            bool half = options.EffectiveScaleType == DataType.Float16;
+            // float16 scales (DequantizeLinear yielding float16) need opset 19.
+            if (half) opset = System.Math.Max(opset, 19);
+            var (wOut, _) = b.Weight(n.Input(1)!, scheme, half);
+            if (half) detail += ", float16 scales";
             e.SetInput(n, 1, wOut);
             summary.Add(n, true, $"{DataTypes.Name(options.WeightType)} weights, {detail}");
             summary.QuantizedWeights++;

@@ -109,10 +109,21 @@ public sealed record WeightOnlyQuantizerOptions : QuantizerOptions
     /// <summary>Block length along the reduction axis; 0 means per-channel (or per-tensor) scales.</summary>
     public int BlockSize { get; init; } = 32;
     public WeightOnlyFormat Format { get; init; } = WeightOnlyFormat.DequantizeLinear;
+    /// <summary>
+    /// Element type of the stored weight scales: Float or Float16. Null (default) means Float16 for 4-bit weights
+    /// (one scale per block of 32 costs 0.5 bit per weight instead of 1) and Float for 8-bit weights. Float16 scales
+    /// make DequantizeLinear (opset 19+) produce float16, so a Cast to float follows it.
+    /// </summary>
+    public DataType? ScaleType { get; init; }
+
+    /// <summary>The scale type in effect (see <see cref="ScaleType"/>).</summary>
+    public DataType EffectiveScaleType => ScaleType ?? (WeightType is DataType.Int4 or DataType.UInt4 ? DataType.Float16 : DataType.Float);
 
     internal override void Validate()
     {
         base.Validate();
+        if (ScaleType is { } st && st is not (DataType.Float or DataType.Float16))
+            throw new QuantSharpException($"weight scale type {DataTypes.Name(st)} is not supported (float, float16)");
         if (BlockSize < 0) throw new QuantSharpException($"block size {BlockSize} must not be negative");
         if (BlockSize > 0 && (BlockSize < 16 || (BlockSize & (BlockSize - 1)) != 0))
             throw new QuantSharpException($"block size {BlockSize} must be a power of two ≥ 16 (32, 64, 128 …)");
