@@ -42,7 +42,7 @@ public sealed class QuantizeCommand : Command
         new("--block", null, true, false, "weight-only block size along the reduction axis (default 32; 0 = per channel)", "B"),
         new("--format", null, true, false, "weight-only output: dq (default) or matmulnbits", "FORMAT"),
         new("--scale-type", null, true, false, "weight-only scale type: float16 (default for int4/uint4, then a Cast follows) or float", "TYPE"),
-        new("--long-names", null, false, false, "descriptive names for the values and nodes the quantizer adds (default: short names)"),
+        new("--names", null, true, false, "short (default: short names for what the quantizer adds), descriptive, or minimal (every internal value renamed)", "STYLE"),
         new("--op-types", null, true, false, "comma-separated op types to quantize", "OPS"),
         new("--exclude", null, true, true, "leave nodes whose name matches float (repeatable)", "PATTERN"),
         new("--include", null, true, true, "quantize only nodes whose name matches (repeatable)", "PATTERN"),
@@ -96,7 +96,13 @@ public sealed class QuantizeCommand : Command
             "float16" or "fp16" => DataType.Float16,
             var o => throw new UsageException($"option --scale-type must be float or float16, got '{o}'"),
         };
-        bool shortNames = !args.Flag("--long-names");
+        var names = (args.Value("--names") ?? "short").ToLowerInvariant() switch
+        {
+            "short" => QuantizedNames.Short,
+            "descriptive" => QuantizedNames.Descriptive,
+            "minimal" => QuantizedNames.Minimal,
+            var o => throw new UsageException($"option --names must be short, descriptive or minimal, got '{o}'"),
+        };
         IReadOnlyCollection<string>? opTypes = args.Value("--op-types")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
         var model = ModelFiles.Load(modelPath);
@@ -124,7 +130,7 @@ public sealed class QuantizeCommand : Command
                     ActivationType = activations,
                     ActivationSymmetric = args.Flag("--symmetric-activations"),
                     FoldBatchNorm = !args.Flag("--no-fold-bn"),
-                    ShortNames = shortNames,
+                    Names = names,
                     Calibration = new CalibrationOptions
                     {
                         Calibrator = calibrator, Samples = samples, BatchSize = batch, IntraOpThreads = threads,
@@ -139,7 +145,7 @@ public sealed class QuantizeCommand : Command
                 {
                     OpTypes = opTypes, IncludeNodes = args.Values("--include"), ExcludeNodes = args.Values("--exclude"),
                     WeightType = weights, WeightSymmetric = !args.Flag("--asymmetric-weights"), PerChannel = !args.Flag("--per-tensor"),
-                    ShortNames = shortNames,
+                    Names = names,
                 });
                 break;
             default:
@@ -147,7 +153,7 @@ public sealed class QuantizeCommand : Command
                 {
                     OpTypes = opTypes, IncludeNodes = args.Values("--include"), ExcludeNodes = args.Values("--exclude"),
                     WeightType = weights, WeightSymmetric = !args.Flag("--asymmetric-weights"), PerChannel = !args.Flag("--per-tensor"),
-                    BlockSize = block, Format = format, ScaleType = scaleType, ShortNames = shortNames,
+                    BlockSize = block, Format = format, ScaleType = scaleType, Names = names,
                 });
                 break;
         }

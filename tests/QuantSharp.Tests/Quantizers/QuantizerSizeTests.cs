@@ -38,12 +38,30 @@ public class QuantizerSizeTests
     {
         var r = Quantizer.QuantizeStatic(Examples.Load("fmnist_cnn"), Examples.Calib, Examples.Preprocessing(), new StaticQuantizerOptions
         {
-            ShortNames = false, Calibration = new CalibrationOptions { Samples = 64, BatchSize = 64 },
+            Names = QuantizedNames.Descriptive, Calibration = new CalibrationOptions { Samples = 64, BatchSize = 64 },
         });
         Assert.Contains(r.Model.Graph.Nodes, n => n.OpType == "DequantizeLinear" && n.Name.EndsWith("_DQ", StringComparison.Ordinal));
         Assert.Contains(r.Model.Graph.Initializers, v => v.Name.EndsWith("_q", StringComparison.Ordinal));
         long shortBytes = OnnxModelIO.ToBytes(QuantizerTests.Static("fmnist_cnn").Model).LongLength;
         Assert.True(OnnxModelIO.ToBytes(r.Model).LongLength > shortBytes);
+    }
+
+    [Fact]
+    public void MinimalNamesRenameEveryInternalValueButKeepNodeNames()
+    {
+        var source = Examples.Load("fmnist_cnn");
+        var r = Quantizer.QuantizeStatic(source, Examples.Calib, Examples.Preprocessing(), new StaticQuantizerOptions
+        {
+            Names = QuantizedNames.Minimal, Calibration = new CalibrationOptions { Samples = 64, BatchSize = 64 },
+        });
+        var g = r.Model.Graph;
+        var io = g.Inputs.Concat(g.Outputs).ToHashSet();
+        foreach (var v in g.Initializers.Concat(g.Nodes.SelectMany(n => n.Outputs)).OfType<Value>().Where(v => !io.Contains(v)))
+            Assert.True(v.Name.Length <= 2, $"value '{v.Name}'");
+        Assert.Equal(source.Graph.Outputs.Select(v => v.Name), g.Outputs.Select(v => v.Name));
+        var convs = source.Graph.Nodes.Where(n => n.OpType == "Conv").Select(n => n.Name);
+        Assert.All(convs, c => Assert.NotNull(g.FindNode(c)));
+        Assert.True(OnnxModelIO.ToBytes(r.Model).LongLength < OnnxModelIO.ToBytes(QuantizerTests.Static("fmnist_cnn").Model).LongLength);
     }
 
     [Fact]
@@ -81,7 +99,8 @@ public class QuantizerSizeTests
         Assert.Equal(2, qs.Count);
         foreach (var q in qs)
         {
-            Assert.Equal(1f / 255f, ((Tensor<float>)q.Input(1)!.Initializer!).Data[0]);
+            // Scale 1/256, zero point 0: the whole [0, 1) range, as ONNX Runtime's QLinearSoftmax expects.
+            Assert.Equal(1f / 256f, ((Tensor<float>)q.Input(1)!.Initializer!).Data[0]);
             Assert.Equal(0, q.Input(2)!.Initializer!.GetDouble(0));
         }
     }

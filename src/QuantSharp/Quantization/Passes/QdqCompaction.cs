@@ -45,8 +45,8 @@ public static class QdqCompaction
     }
 
     /// <summary>
-    /// Renames every value whose name is not in <paramref name="originalNames"/> (the names of the float model: its
-    /// inputs, outputs, initializers and node outputs) to the shortest free name of a base-36 counter ("0" … "z",
+    /// Renames every value whose name is not in <paramref name="originalNames"/> (normally the names of the float
+    /// model: its inputs, outputs, initializers and node outputs; empty to rename every internal value) to the shortest free name of a base-36 counter ("0" … "z",
     /// "10" …), in graph order (initializers first). Graph inputs and outputs keep their names. Returns the number renamed.
     /// </summary>
     public static int ShortenGeneratedNames(Model model, IReadOnlySet<string> originalNames)

@@ -110,7 +110,7 @@ public static partial class Quantizer
         GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
-        var b = new QdqBuilder(e, options.ShortNames);
+        var b = new QdqBuilder(e, options.Names != QuantizedNames.Descriptive);
         var ops = new HashSet<string>(options.OpTypes ?? ComputeOps, StringComparer.Ordinal);
         var wScheme = WeightScheme(options);
         long opset = 13;

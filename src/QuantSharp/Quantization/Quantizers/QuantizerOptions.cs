@@ -7,6 +7,27 @@ namespace QuantSharp.Quantization.Quantizers;
 /// <summary>Which quantizer runs.</summary>
 public enum QuantizationMode { Static, Dynamic, WeightOnly }
 
+/// <summary>
+/// Naming of the quantized model. ONNX stores a value's name in full at its producer and at every reader, so on
+/// small models names are a large share of the file. Identical constants are shared in every style but Descriptive.
+/// </summary>
+public enum QuantizedNames
+{
+    /// <summary>
+    /// Values the quantizer creates get short names ("0" … "z", "10" …, by a base-36 counter) and nodes it creates
+    /// "Q", "D", "C" with a counter; the float model's value and node names and the graph's inputs and outputs keep
+    /// theirs (default).
+    /// </summary>
+    Short,
+    /// <summary>Names derived from the quantized tensor (<c>w_q</c>, <c>w_s</c>, <c>w_z</c>, <c>w_DQ</c>, <c>x_Q</c>, …), for reading the graph.</summary>
+    Descriptive,
+    /// <summary>
+    /// As Short, and the float model's internal values are renamed too; node names and the graph's input and output
+    /// names stay, so a value is found as the output of its (named) producer.
+    /// </summary>
+    Minimal,
+}
+
 /// <summary>How weight-only quantization is written.</summary>
 public enum WeightOnlyFormat
 {
@@ -40,13 +61,8 @@ public record QuantizerOptions
     public bool WeightSymmetric { get; init; } = true;
     /// <summary>Per-channel (per output channel) weight scales; per-tensor otherwise.</summary>
     public bool PerChannel { get; init; } = true;
-    /// <summary>
-    /// Values and nodes the quantizer creates get short names (values "0" … "z", "10" …; nodes "Q", "D", "C" with a
-    /// counter) and identical constants are shared, which keeps the file small. The float model's own value and node
-    /// names, and the graph's input and output names, are kept either way. False gives descriptive names derived from
-    /// the quantized tensor (<c>w_q</c>, <c>w_s</c>, <c>w_z</c>, <c>w_DQ</c>, <c>x_Q</c>, …) for reading the graph.
-    /// </summary>
-    public bool ShortNames { get; init; } = true;
+    /// <summary>How the values and nodes of the quantized model are named (see <see cref="QuantizedNames"/>).</summary>
+    public QuantizedNames Names { get; init; } = QuantizedNames.Short;
 
     internal bool Selected(string nodeName, out string? why)
     {
