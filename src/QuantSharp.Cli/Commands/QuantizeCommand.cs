@@ -23,7 +23,9 @@ public sealed class QuantizeCommand : Command
         "QuantizeLinear/DequantizeLinear pairs as ONNX Runtime expects (uint8 activations, int8 per-channel weights,\n" +
         "int32 biases). Dynamic mode quantizes MatMul/Gemm weights and the activations at run time (MatMulInteger).\n" +
         "Weight-only mode stores Conv/Gemm/MatMul weights as int8/int4 (blocks of --block along the reduction axis,\n" +
-        "0 for per-channel) with DequantizeLinear, or --format matmulnbits for com.microsoft MatMulNBits.\n" +
+        "0 for per-channel) with DequantizeLinear, or --format matmulnbits for com.microsoft MatMulNBits; 4-bit\n" +
+        "weights keep float16 scales (a Cast to float follows the DequantizeLinear) unless --scale-type float.\n" +
+        "Values and nodes the quantizer adds get short names (--names descriptive for readable ones).\n" +
         "Patterns for --exclude/--include match node names with * and ?, or re:REGEX.";
 
     public override IReadOnlyList<OptionSpec> Options { get; } =

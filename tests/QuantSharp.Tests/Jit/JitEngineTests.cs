@@ -62,6 +62,38 @@ public class JitEngineTests
         }
     }
 
+    [JitBackendFact(JitBackend.Amx)]
+    public void AmxEngineKernelMatchesReferenceOnHardware()
+    {
+        // B packed with K padded to 64 is what sends whole 32×32 blocks to the tiles (ragged parts stay on VNNI).
+        Assert.Equal(JitBackend.Amx, GeneratedInt8Kernel.Instance.Backend);
+        Assert.Equal(64, GeneratedInt8Kernel.KAlignmentFor(Generated));
+        var rnd = new Random(64);
+        foreach (var (m, n, k) in new[] { (32, 32, 64), (96, 128, 256), (70, 50, 130), (33, 47, 1), (200, 96, 300) })
+            foreach (bool signedA in new[] { false, true })
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    var a = Int8GemmCheck.Bytes(rnd, m * k, signedA);
+                    var b = (sbyte[])(Array)Int8GemmCheck.Bytes(rnd, k * n, true);
+                    int za = signedA ? 9 : 140;
+                    int[] zb = Enumerable.Range(0, n).Select(j => j % 5 - 2).ToArray();
+                    var packed = PackedInt8Weights.Pack(k, n, b, n, false, zb, kAlignment: 64);
+                    var expected = new int[m * n];
+                    var actual = new int[m * n];
+                    if (signedA)
+                    {
+                        Int8GemmReference.Gemm<sbyte>(m, n, k, (sbyte[])(Array)a, k, za, b, n, false, zb, expected, n);
+                        Int8Gemm.Multiply(m, (ReadOnlySpan<sbyte>)(sbyte[])(Array)a, k, za, packed, actual, n, threads, Generated);
+                    }
+                    else
+                    {
+                        Int8GemmReference.Gemm<byte>(m, n, k, a, k, za, b, n, false, zb, expected, n);
+                        Int8Gemm.Multiply(m, (ReadOnlySpan<byte>)a, k, za, packed, actual, n, threads, Generated);
+                    }
+                    Assert.Equal(expected, actual);
+                }
+    }
+
     [JitBackendFact(JitBackend.Avx512Vnni)]
     public unsafe void KernelWritesOnlyItsColumnBlocksAndRows()
     {

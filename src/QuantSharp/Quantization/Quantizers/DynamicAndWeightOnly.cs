@@ -163,7 +163,7 @@ public static partial class Quantizer
             // float16 scales (DequantizeLinear yielding float16) need opset 19.
             if (half) opset = System.Math.Max(opset, 19);
             var (wOut, _) = b.Weight(n.Input(1)!, scheme, half);
-            if (half) detail += ", float16 scales";
+            if (wOut.Producer?.OpType == "Cast") detail += ", float16 scales";
             e.SetInput(n, 1, wOut);
             summary.Add(n, true, $"{DataTypes.Name(options.WeightType)} weights, {detail}");
             summary.QuantizedWeights++;

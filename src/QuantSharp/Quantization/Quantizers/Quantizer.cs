@@ -365,7 +365,10 @@ public static partial class Quantizer
         if (options.Names != QuantizedNames.Descriptive)
         {
             QdqCompaction.ShareIdenticalInitializers(m);
-            QdqCompaction.ShortenGeneratedNames(m, options.Names == QuantizedNames.Minimal ? new HashSet<string>() : QdqCompaction.ValueNames(source));
+            // Subgraphs (If, Loop, Scan) may read outer values by name, so a model with any keeps the float model's names.
+            bool subgraphs = m.Graph.Nodes.Any(n => n.Attributes.Values.Any(a => a.Kind is AttributeKind.Graph or AttributeKind.Graphs));
+            bool renameAll = options.Names == QuantizedNames.Minimal && !subgraphs;
+            QdqCompaction.ShortenGeneratedNames(m, renameAll ? new HashSet<string>() : QdqCompaction.ValueNames(source));
         }
         e.SortTopologically();
         GraphValidation.EnsureValid(m.Graph);

@@ -23,7 +23,8 @@ public enum QuantizedNames
     Descriptive,
     /// <summary>
     /// As Short, and the float model's internal values are renamed too; node names and the graph's input and output
-    /// names stay, so a value is found as the output of its (named) producer.
+    /// names stay, so a value is found as the output of its (named) producer. A model with subgraphs (If, Loop, Scan),
+    /// which may read outer values by name, is named as with Short.
     /// </summary>
     Minimal,
 }
