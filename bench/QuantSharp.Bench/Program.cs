@@ -15,6 +15,16 @@ public static class Program
             Int8GemmBenchmarks.Quick(args.Length > 1 ? int.Parse(args[1]) : 1);
             return;
         }
+        if (args.Length >= 1 && args[0] == "gemv-quick")
+        {
+            GemvQuick.Run(args.Length > 1 ? int.Parse(args[1]) : 1);
+            return;
+        }
+        if (args.Length >= 1 && args[0] == "channel-quick")
+        {
+            ChannelGemmQuick.Run();
+            return;
+        }
         if (args.Length >= 1 && args[0] == "jit-quick")
         {
             JitGemmQuick.Run();
@@ -31,6 +41,11 @@ public static class Program
             string artifacts = args.Length > 1 && !args[1].StartsWith('-') ? args[1] : "BenchmarkDotNet.Artifacts";
             var rest = args.Skip(args.Length > 1 && !args[1].StartsWith('-') ? 2 : 1).ToArray();
             BenchmarkSwitcher.FromTypes(Suite).Run(rest.Length == 0 ? ["--filter", "*"] : rest, SuiteConfig.Create(artifacts));
+            return;
+        }
+        if (args.Length >= 1 && args[0] == "jit-model")
+        {
+            JitModelQuick.Run(args[1..]);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
