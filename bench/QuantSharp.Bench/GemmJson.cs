@@ -32,7 +32,7 @@ public static class GemmJson
             var c = new int[m * n];
             var packed = PackedInt8Weights.Pack(k, n, (sbyte[])(Array)b, n, false, [0]);
             foreach (var kernel in Int8Gemm.SupportedKernels.Where(x => x.Name != "Scalar"))
-                rows.Add(($"managed {kernel.Name} u8*s8", m, n, k,
+                rows.Add(($"Int8Gemm driver, {kernel.Name} kernel, u8*s8", m, n, k,
                     Best(() => Int8Gemm.Multiply(m, (ReadOnlySpan<byte>)a, k, 3, packed, c, n, 1, kernel), reps)));
             foreach (var backend in new[] { JitBackend.Amx, JitBackend.Avx512Vnni })
             {
@@ -40,7 +40,7 @@ public static class GemmJson
                 if (gemm is null || gemm.Backend != backend) continue;
                 var sa = MemoryMarshal.Cast<byte, sbyte>(a.AsSpan()).ToArray();
                 using var jp = gemm.PackB(MemoryMarshal.Cast<byte, sbyte>(b.AsSpan()).ToArray(), k, n, n);
-                rows.Add(($"generated {backend} s8*s8", m, n, k, Best(() => gemm.Gemm(m, sa, k, [], jp, [], c, n), reps)));
+                rows.Add(($"JitInt8Gemm {backend} (generated), s8*s8", m, n, k, Best(() => gemm.Gemm(m, sa, k, [], jp, [], c, n), reps)));
             }
         }
         using var stream = Console.OpenStandardOutput();

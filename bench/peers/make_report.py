@@ -206,8 +206,9 @@ def main():
         L.append("| issue 6: CNN INT8 batch 64, 1 thread, qs ≤ PyTorch onednn INT8 | – | qs ≤ pt | not measured |")
 
     L += ["", "## Int8 GEMM, one thread (issue-6 shapes)", "",
-          "QuantSharp: `QuantSharp.Bench gemm-json` (each managed IInt8GemmKernel with its driver, u8×s8 → int32; each "
-          "generated backend available on this CPU, s8×s8 → int32). ONNX Runtime: a one-node MatMulInteger "
+          "QuantSharp: `QuantSharp.Bench gemm-json`: every supported IInt8GemmKernel through the Int8Gemm driver (A panel "
+          "copy, row sums and zero-point correction included; u8×s8 → int32; `Jit` is the generated 512-bit VNNI/AMX "
+          "kernel), and the generated backends called directly through JitInt8Gemm (s8×s8 → int32). ONNX Runtime: a one-node MatMulInteger "
           "(→ int32) or QLinearMatMul (→ uint8) model with B a constant initializer (bench/peers/gemm_models.py), "
           "one intra-op thread, output written into a preallocated tensor. PyTorch: quantized::linear with prepacked "
           "weights (onednn, u8×s8, requantized u8 output). Best of the repetitions; GOPS = 2·M·N·K / time. "
