@@ -218,6 +218,8 @@ public sealed class IntConvKernel : OpKernel
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
             var tapStarts = new int[ks];
             var tapWeights = new int[ks];
+            var evenCols = new int[(win.IW + 1) / 2];
+            var oddCols = new int[win.IW / 2 + 1];
             bool signed = typeof(T) == typeof(sbyte);
             try
             {
@@ -252,6 +254,23 @@ public sealed class IntConvKernel : OpKernel
                                 dst[..left].Clear();
                                 IntTaps.WidenSubtract(MemoryMarshal.AsBytes(src[..n0]), signed, _xZero, dst.Slice(left, n0));
                                 dst[(left + n0)..].Clear();
+                                continue;
+                            }
+                            int count = (wp - f + win.SW - 1) / win.SW;
+                            if (win.SW == 2)
+                            {
+                                // Stride 2: phase f holds input columns iw = f + 2j − PW, all of one parity, i.e. a
+                                // contiguous run of the row's even or odd elements (split once per row).
+                                if (f == 0)
+                                    IntTaps.WidenSubtractDeinterleave(MemoryMarshal.AsBytes(src), signed, _xZero, evenCols, oddCols);
+                                int d = f - win.PW;
+                                bool fromEven = (d & 1) == 0;
+                                var from = fromEven ? evenCols.AsSpan(0, (win.IW + 1) / 2) : oddCols.AsSpan(0, win.IW / 2);
+                                int off = fromEven ? d / 2 : (d - 1) / 2;
+                                int jLo = Math.Clamp(-off, 0, count), jHi = Math.Clamp(from.Length - off, jLo, count);
+                                dst[..jLo].Clear();
+                                from.Slice(jLo + off, jHi - jLo).CopyTo(dst.Slice(jLo, jHi - jLo));
+                                dst[jHi..count].Clear();
                                 continue;
                             }
                             int j = 0;

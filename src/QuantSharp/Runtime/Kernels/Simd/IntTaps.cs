@@ -65,4 +65,45 @@ public static unsafe class IntTaps
             for (; i < x.Length; i++) pd[i] = (signed ? (sbyte)px[i] : px[i]) - zero;
         }
     }
+
+    /// <summary>
+    /// <see cref="IntTapsReference.WidenSubtractDeinterleave"/>, 16 bytes at a time: as 16-bit lanes the even byte is
+    /// the low half and the odd byte the high half (extracted with a mask / shift, or for s8 with arithmetic shifts
+    /// that sign-extend), each widened to int32 (vpmovzxwd / vpmovsxwd) and z subtracted.
+    /// </summary>
+    public static void WidenSubtractDeinterleave(ReadOnlySpan<byte> x, bool signed, int zero, Span<int> even, Span<int> odd)
+    {
+        if (even.Length < (x.Length + 1) / 2 || odd.Length < x.Length / 2) throw new QuantSharpException("deinterleave: destination too short");
+        int i = 0;
+        fixed (byte* px = x) fixed (int* pe = even) fixed (int* po = odd)
+        {
+            if (Avx2.IsSupported)
+            {
+                var z = Vector256.Create(zero);
+                for (; i <= x.Length - 16; i += 16)
+                {
+                    var v = Vector128.Load((short*)(px + i));
+                    Vector128<short> e, o;
+                    if (signed)
+                    {
+                        e = Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(v, 8), 8);
+                        o = Vector128.ShiftRightArithmetic(v, 8);
+                    }
+                    else
+                    {
+                        e = v & Vector128.Create((short)0xFF);
+                        o = Vector128.ShiftRightLogical(v, 8);
+                    }
+                    (Avx2.ConvertToVector256Int32(e) - z).Store(pe + i / 2);
+                    (Avx2.ConvertToVector256Int32(o) - z).Store(po + i / 2);
+                }
+            }
+            for (; i < x.Length; i++)
+            {
+                int v = (signed ? (sbyte)px[i] : px[i]) - zero;
+                if ((i & 1) == 0) pe[i >> 1] = v;
+                else po[i >> 1] = v;
+            }
+        }
+    }
 }
