@@ -218,8 +218,9 @@ public sealed class IntConvKernel : OpKernel
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
             var tapStarts = new int[ks];
             var tapWeights = new int[ks];
-            var evenCols = new int[(win.IW + 1) / 2];
-            var oddCols = new int[win.IW / 2 + 1];
+            bool evenWidth = win.SW == 2 && win.IW % 2 == 0;
+            var evenCols = new int[evenWidth ? inPlane / 2 : (win.IW + 1) / 2];
+            var oddCols = new int[evenWidth ? inPlane / 2 : win.IW / 2 + 1];
             bool signed = typeof(T) == typeof(sbyte);
             try
             {
@@ -233,6 +234,7 @@ public sealed class IntConvKernel : OpKernel
                     // Output planes of one group (all of a stem's) read the same input plane: fill it once.
                     if (xBase == filled) goto Taps;
                     filled = xBase;
+                    if (evenWidth) IntTaps.WidenSubtractDeinterleave(MemoryMarshal.AsBytes(xd.AsSpan(xBase, inPlane)), signed, _xZero, evenCols, oddCols);
                     for (int r = 0; r < hp; r++)
                     {
                         int ih = r - win.PH;
@@ -261,11 +263,14 @@ public sealed class IntConvKernel : OpKernel
                             {
                                 // Stride 2: phase f holds input columns iw = f + 2j − PW, all of one parity, i.e. a
                                 // contiguous run of the row's even or odd elements (split once per row).
-                                if (f == 0)
+                                // With an even row width the whole plane is split once (row ih's halves start at ih·IW/2).
+                                int half = 0;
+                                if (evenWidth) half = ih * (win.IW / 2);
+                                else if (f == 0)
                                     IntTaps.WidenSubtractDeinterleave(MemoryMarshal.AsBytes(src), signed, _xZero, evenCols, oddCols);
                                 int d = f - win.PW;
                                 bool fromEven = (d & 1) == 0;
-                                var from = fromEven ? evenCols.AsSpan(0, (win.IW + 1) / 2) : oddCols.AsSpan(0, win.IW / 2);
+                                var from = fromEven ? evenCols.AsSpan(half, (win.IW + 1) / 2) : oddCols.AsSpan(half, win.IW / 2);
                                 int off = fromEven ? d / 2 : (d - 1) / 2;
                                 int jLo = Math.Clamp(-off, 0, count), jHi = Math.Clamp(from.Length - off, jLo, count);
                                 dst[..jLo].Clear();
