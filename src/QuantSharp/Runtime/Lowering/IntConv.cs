@@ -423,13 +423,19 @@ public sealed class IntConvKernel : OpKernel
                         if (a > p0) new Span<byte>(dst, a - p0).Fill(pad);
                         Buffer.MemoryCopy(plane + a + d, dst + (a - p0), e - a, e - a);
                         if (e < p1) new Span<byte>(dst + (e - p0), p1 - e).Fill(pad);
+                        // Output rows whose input row lies outside (oh < −dy at the top, oh ≥ IH − dy at the bottom)
+                        // are contiguous position ranges.
+                        int topEnd = Math.Clamp(-dy, 0, w.OH) * w.OW, bottomStart = Math.Clamp(w.IH - dy, 0, w.OH) * w.OW;
+                        if (topEnd > p0) new Span<byte>(dst, Math.Min(topEnd, p1) - p0).Fill(pad);
+                        if (bottomStart < p1) { int b0 = Math.Max(bottomStart, p0); new Span<byte>(dst + (b0 - p0), p1 - b0).Fill(pad); }
+                        if (dx == 0) continue;
+                        // Columns outside in the remaining rows: ow < −dx, or ow ≥ IW − dx.
                         int colLo = Math.Max(0, -dx), colHi = Math.Min(w.OW, w.IW - dx);
-                        for (int oh = ohFirst; oh <= ohLast; oh++)
+                        int ohA = Math.Max(ohFirst, -dy), ohB = Math.Min(ohLast, w.IH - dy - 1);
+                        for (int oh = ohA; oh <= ohB; oh++)
                         {
-                            int rs = Math.Max(p0, oh * w.OW), re = Math.Min(p1, (oh + 1) * w.OW);
-                            int ih = oh + dy;
-                            if ((uint)ih >= (uint)w.IH) { new Span<byte>(dst + (rs - p0), re - rs).Fill(pad); continue; }
                             int rowStart = oh * w.OW;
+                            int rs = Math.Max(p0, rowStart), re = Math.Min(p1, rowStart + w.OW);
                             for (int q = Math.Max(rs, rowStart); q < Math.Min(re, rowStart + colLo); q++) dst[q - p0] = pad;
                             for (int q = Math.Max(rs, rowStart + colHi); q < re; q++) dst[q - p0] = pad;
                         }
