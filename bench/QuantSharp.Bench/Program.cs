@@ -26,6 +26,11 @@ public static class Program
             JitGemmQuick.Run();
             return;
         }
+        if (args.Length >= 1 && args[0] == "jit-model")
+        {
+            JitModelQuick.Run(args[1..]);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -177,7 +177,7 @@ public sealed class BenchCommand : Command
         var inv = CultureInfo.InvariantCulture;
         ctx.Out.WriteLine($"model:       {modelPath}");
         ctx.Out.WriteLine($"quantized:   {source}{(args.Value("--quantized") is null ? string.Format(inv, " in {0:F1} s", quantizeSeconds) : "")}");
-        ctx.Out.WriteLine($"integer:     {integerNodes} integer nodes, {mode} requantization");
+        ctx.Out.WriteLine($"integer:     {integerNodes} integer nodes, {mode} requantization, int8 GEMM kernel {QuantSharp.Runtime.Kernels.Simd.Int8Gemm.Default.Name}");
         ctx.Out.WriteLine($"batch:       {shape[0]}, threads {threads}, {iterations} iterations each (interleaved), load average {load}");
         foreach (var v in variants)
         {

@@ -62,8 +62,9 @@ public sealed class IntConvKernel : OpKernel
         {
             int mg = m / group, kg = w.Length / m;
             _groups = new IntGemmWeights[group];
+            var kernel = Kernels.Jit.GeneratedInt8Kernel.Select(ctx.Options.IntegerExecution.GeneratedCode);
             for (int g = 0; g < group; g++)
-                _groups[g] = new IntGemmWeights(kg, mg, _w.AsSpan(g * mg * kg, mg * kg), transposed: true, _wZero.AsSpan(g * mg, mg));
+                _groups[g] = new IntGemmWeights(kg, mg, _w.AsSpan(g * mg * kg, mg * kg), transposed: true, _wZero.AsSpan(g * mg, mg), kernel);
         }
     }
 
