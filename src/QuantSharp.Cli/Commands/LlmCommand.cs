@@ -14,7 +14,9 @@ public sealed class LlmCommand : Command
     public override string Usage =>
         "llm inspect MODEL [--type T] [--json]\n" +
         "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
-        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]";
+        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]\n" +
+        "       quantsharp llm generate --synthetic NAME [--type T] [-n N] [--prompt-ids IDS] [--threads N]\n" +
+        "       quantsharp llm bench (MODEL | --synthetic NAME) [--type T] [--threads N] [--prompt-tokens P] [-n N] [--reps R] [--json]";
     public override string Details =>
         "MODEL is a llama2.c checkpoint (legacy or version-1 layout), read through a memory map.\n" +
         "--tokenizer defaults to tokenizer.bin beside the model. --type converts every weight matrix (embedding and\n" +
@@ -39,13 +41,28 @@ public sealed class LlmCommand : Command
         new("--type", null, true, false, "weight format: " + string.Join("|", WeightFormats.Names), "TYPE"),
         new("--threads", null, true, false, "worker threads (default: all cores)", "N"),
         new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
-        new("--json", null, false, false, "print one JSON object (inspect, perplexity)"),
+        new("--json", null, false, false, "print one JSON object (inspect, perplexity, bench)"),
+        new("--synthetic", null, true, false, "random weights of a real model's shapes instead of MODEL: " + string.Join("|", QuantSharp.Llm.Synthetic.SyntheticModels.LlamaNames), "NAME"),
+        new("--prompt-ids", null, true, false, "generate/bench: prompt as comma-separated token ids (synthetic models have no tokenizer)", "IDS"),
+        new("--prompt-tokens", null, true, false, "bench: prompt length for prompt processing (default 256)", "P"),
+        new("--reps", null, true, false, "bench: repetitions, the best is reported (default 3)", "R"),
+        new("--no-membw", null, false, false, "bench: skip the DRAM read-bandwidth measurement"),
     ];
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
         if (args.Positionals.Count == 0) throw new UsageException("'llm' needs a subcommand: inspect, generate or perplexity (see 'quantsharp llm --help')");
         string sub = args.Positionals[0];
+        if (args.Has("--synthetic"))
+        {
+            if (args.Positionals.Count != 1) throw new UsageException($"'llm {sub} --synthetic' takes no MODEL argument");
+            return sub switch
+            {
+                "generate" => LlmBench.GenerateSynthetic(args, ctx),
+                "bench" => LlmBench.Run(null, args, ctx),
+                _ => throw new UsageException($"--synthetic works with 'llm generate' and 'llm bench', not '{sub}'"),
+            };
+        }
         if (args.Positionals.Count != 2) throw new UsageException($"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
         string model = args.Positionals[1];
         return sub switch
@@ -53,11 +70,12 @@ public sealed class LlmCommand : Command
             "inspect" => Inspect(model, args, ctx),
             "generate" => Generate(model, args, ctx),
             "perplexity" => Perplexity(model, args, ctx),
-            _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity)"),
+            "bench" => LlmBench.Run(model, args, ctx),
+            _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity, bench)"),
         };
     }
 
-    private static string TypeOf(CliArguments args)
+    internal static string TypeOf(CliArguments args)
     {
         string t = args.Value("--type") ?? "f32";
         if (!WeightFormats.Names.Contains(t)) throw new UsageException($"option --type: unknown type '{t}' (known: {string.Join(", ", WeightFormats.Names)})");

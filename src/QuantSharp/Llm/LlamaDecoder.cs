@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using QuantSharp.Llm.Formats;
+using QuantSharp.Llm.Kernels;
 using QuantSharp.Runtime;
 
 namespace QuantSharp.Llm;
@@ -24,6 +25,8 @@ public sealed class LlamaState
         QHidden = new Q8Activations(c.HiddenDim);
     }
 
+    /// <summary>Buffers of batched prompt processing (<see cref="LlamaDecoder.ForwardBatch"/>), made on first use.</summary>
+    internal BatchBuffers? Batch;
     internal float[] X, Xb, Xb2, Hb, Hb2, Q, Att, KeyCache, ValueCache;
     internal Q8Activations QDim, QHidden;
 
@@ -38,7 +41,7 @@ public sealed class LlamaState
 /// Matrix rows are split over <see cref="Threads"/> workers (each row written by one worker, so results are
 /// identical for any thread count).
 /// </summary>
-public sealed class LlamaDecoder
+public sealed partial class LlamaDecoder
 {
     private readonly double[] _invFreq;
 
@@ -91,12 +94,7 @@ public sealed class LlamaDecoder
             RmsNorm(s.Xb, s.X, w.RmsFfn, c.NormEps);
             MatMul(w.W1, s.Xb, s.QDim, s.Hb);
             MatMul(w.W3, s.Xb, s.QDim, s.Hb2);
-            // SwiGLU: h = SiLU(W1·n) ⊙ (W3·n), SiLU(z) = z·σ(z).
-            for (int i = 0; i < c.HiddenDim; i++)
-            {
-                float z = s.Hb[i];
-                s.Hb[i] = z / (1f + MathF.Exp(-z)) * s.Hb2[i];
-            }
+            SwiGlu(s.Hb, s.Hb2);
             MatMul(w.W2, s.Hb, s.QHidden, s.Xb);
             TensorPrimitives.Add(s.X, s.Xb, s.X);
         }
@@ -131,35 +129,9 @@ public sealed class LlamaDecoder
     private void Attention(LlamaState s, int l, int pos)
     {
         var c = Config;
-        int hs = c.HeadSize, kvDim = c.KvDim;
-        float invSqrt = 1f / MathF.Sqrt(hs);
-        int layerOff = l * c.SeqLen * kvDim;
-        var att = s.Att.AsSpan(0, pos + 1);
+        int hs = c.HeadSize;
         for (int h = 0; h < c.Heads; h++)
-        {
-            var q = s.Q.AsSpan(h * hs, hs);
-            int kvOff = layerOff + (h / c.KvMul) * hs;
-            for (int t = 0; t <= pos; t++) att[t] = Dot(q, s.KeyCache.AsSpan(kvOff + t * kvDim, hs)) * invSqrt;
-            Softmax(att);
-            var o = s.Xb.AsSpan(h * hs, hs);
-            o.Clear();
-            for (int t = 0; t <= pos; t++)
-            {
-                float a = att[t];
-                // o += a·v_t (fused multiply-add, vectorized).
-                TensorPrimitives.MultiplyAdd(s.ValueCache.AsSpan(kvOff + t * kvDim, hs), a, o, o);
-            }
-        }
-    }
-
-    /// <summary>Dot product; for short head vectors a Vector256 loop (one horizontal sum), else TensorPrimitives.</summary>
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length >= 64 || !Vector256.IsHardwareAccelerated || a.Length % Vector256<float>.Count != 0) return TensorPrimitives.Dot(a, b);
-        var acc = Vector256<float>.Zero;
-        for (int i = 0; i < a.Length; i += Vector256<float>.Count)
-            acc += Vector256.Create(a.Slice(i, Vector256<float>.Count)) * Vector256.Create(b.Slice(i, Vector256<float>.Count));
-        return Vector256.Sum(acc);
+            AttendHead(c, s.Q.AsSpan(h * hs, hs), s.KeyCache, s.ValueCache, l, h, pos, s.Att, s.Xb.AsSpan(h * hs, hs));
     }
 
     /// <summary>In-place softmax: exp(x − max) / Σ, all steps vectorized.</summary>
@@ -168,7 +140,7 @@ public sealed class LlamaDecoder
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, x);
         TensorPrimitives.Exp(x, x);
-        TensorPrimitives.Multiply(x, 1f / TensorPrimitives.Sum(x), x);
+        TensorPrimitives.Multiply(x, 1f / FixedSum(x), x);
     }
 
     /// <summary>
@@ -177,6 +149,12 @@ public sealed class LlamaDecoder
     /// </summary>
     private void MatMul(WeightMatrix m, float[] x, Q8Activations qx, float[] y, int offset = 0)
     {
+        if (m is IPackedQ8Matrix pm)
+        {
+            qx.Quantize(x);
+            PackedProduct(pm, qx.Batch, y, offset, m.Rows);
+            return;
+        }
         bool q8 = m.UsesQ8Activations;
         if (q8) qx.Quantize(x);
         // About 16K multiply-adds per chunk keeps thread hand-off cheap relative to the work.
