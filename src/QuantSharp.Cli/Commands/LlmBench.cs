@@ -114,19 +114,29 @@ internal static class LlmBench
             var prompt = PromptIds(args, c, Enumerable.Range(0, promptTokens).Select(_ => rng.Next(3, c.VocabSize)).ToArray());
 
             double membw = args.Flag("--no-membw") ? 0 : MemoryReadBandwidth(dec.Threads);
-            double bestPp = double.MaxValue, bestTg = double.MaxValue;
+            double bestPp = double.MaxValue, bestTg = double.MaxValue, cpuPp = double.MaxValue, cpuTg = double.MaxValue;
+            var proc = System.Diagnostics.Process.GetCurrentProcess();
+            double Cpu()
+            {
+                proc.Refresh();
+                return proc.TotalProcessorTime.TotalSeconds;
+            }
             for (int r = 0; r < reps; r++)
             {
                 var s = dec.NewState();
+                double c0 = Cpu();
                 sw.Restart();
                 dec.ForwardBatch(s, prompt, 0);
                 bestPp = Math.Min(bestPp, sw.Elapsed.TotalSeconds);
+                cpuPp = Math.Min(cpuPp, Cpu() - c0);
 
                 s = dec.NewState();
                 var logits = dec.Forward(s, 1, 0);
+                c0 = Cpu();
                 sw.Restart();
                 for (int pos = 1; pos <= n; pos++) logits = dec.Forward(s, Argmax(logits), pos);
                 bestTg = Math.Min(bestTg, sw.Elapsed.TotalSeconds);
+                cpuTg = Math.Min(cpuTg, Cpu() - c0);
             }
             double ppRate = prompt.Length / bestPp, tgRate = n / bestTg;
             long bytes = DecodeBytes(w);
@@ -148,6 +158,8 @@ internal static class LlmBench
                     jw.WriteNumber("weight_bytes_per_token", bytes);
                     jw.WriteNumber("decode_gb_per_s", gbs);
                     if (membw > 0) jw.WriteNumber("dram_read_gb_per_s", membw);
+                    jw.WriteNumber("prompt_cpu_seconds", cpuPp);
+                    jw.WriteNumber("decode_cpu_seconds", cpuTg);
                     jw.WriteNumber("reps", reps);
                     jw.WriteNumber("load_seconds", load);
                     jw.WriteEndObject();
@@ -158,6 +170,8 @@ internal static class LlmBench
             ctx.Out.WriteLine($"{source} {type}, {dec.Threads} threads, kernels {QKernels.Selected} (best of {reps}; weights ready in {load:F1} s)");
             ctx.Out.WriteLine($"prompt processing: {prompt.Length} tokens in {bestPp:F3} s = {ppRate:F1} tokens/s");
             ctx.Out.WriteLine($"decode:            {n} tokens in {bestTg:F3} s = {tgRate:F2} tokens/s, {bytes / 1e9:F3} GB of weights per token = {gbs:F1} GB/s");
+            ctx.Out.WriteLine($"process CPU time: prompt {cpuPp:F2} s, decode {cpuTg:F2} s (wall × {dec.Threads} threads would be {bestPp * dec.Threads:F2} s and {bestTg * dec.Threads:F2} s: " +
+                "a lower CPU time means the cores were shared with other processes)");
             if (membw > 0) ctx.Out.WriteLine($"DRAM read bandwidth ({dec.Threads} threads): {membw:F1} GB/s; decode streams weights at {100 * gbs / membw:F0}% of it");
             return Program.ExitOk;
         }

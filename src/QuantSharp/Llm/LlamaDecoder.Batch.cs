@@ -38,6 +38,39 @@ internal sealed class BatchBuffers
 /// </summary>
 public sealed partial class LlamaDecoder
 {
+    private float[]? _ropeCos, _ropeSin;
+
+    /// <summary>
+    /// (cos, sin) of the angle pos·θ^(−2i/hs) (computed in double, rounded to float), tabulated for every position on
+    /// first use: the prompt would otherwise evaluate 2·(dim + kv_dim)/2 trigonometric functions per token and layer.
+    /// </summary>
+    private (float Cos, float Sin) RopeAngle(int pos, int i)
+    {
+        if (_ropeCos is null && (long)Config.SeqLen * _invFreq.Length > 1 << 22)
+        {
+            // Very long contexts: no table (it would take over 32 MB), the same values computed on the spot.
+            double a = pos * _invFreq[i];
+            return ((float)Math.Cos(a), (float)Math.Sin(a));
+        }
+        if (_ropeCos is null)
+        {
+            int half = _invFreq.Length, seq = Config.SeqLen;
+            var cos = new float[seq * half];
+            var sin = new float[seq * half];
+            for (int p = 0; p < seq; p++)
+                for (int j = 0; j < half; j++)
+                {
+                    double angle = p * _invFreq[j];
+                    cos[p * half + j] = (float)Math.Cos(angle);
+                    sin[p * half + j] = (float)Math.Sin(angle);
+                }
+            _ropeSin = sin;
+            Volatile.Write(ref _ropeCos, cos);
+        }
+        int k = pos * _invFreq.Length + i;
+        return (_ropeCos![k], _ropeSin![k]);
+    }
+
     private WorkerPool? _pool;
     private WorkerPool Pool => _pool ??= WorkerPool.For(Threads);
 
@@ -91,6 +124,37 @@ public sealed partial class LlamaDecoder
             job.X = x;
             job.Tokens = 1;
             job.Set(0, m, py, 0);
+            Pool.Run(job, job.Chunks);
+        }
+    }
+
+    /// <summary>
+    /// Products of one input with several matrices (q/k/v, or the two FFN inputs): packed matrices share one
+    /// quantization of x and one parallel section; anything else goes through <see cref="MatMul"/> one by one.
+    /// </summary>
+    private unsafe void MatMulShared(float[] x, Q8Activations qx, (WeightMatrix M, float[] Y, int Offset) a, (WeightMatrix M, float[] Y, int Offset) b,
+        (WeightMatrix M, float[] Y, int Offset)? c = null)
+    {
+        var third = c ?? b;
+        bool packed = a.M is IPackedQ8Matrix && b.M is IPackedQ8Matrix && third.M is IPackedQ8Matrix;
+        if (!packed)
+        {
+            MatMul(a.M, x, qx, a.Y, a.Offset);
+            MatMul(b.M, x, qx, b.Y, b.Offset);
+            if (c is { } cc) MatMul(cc.M, x, qx, cc.Y, cc.Offset);
+            return;
+        }
+        if (a.Y.Length < a.Offset + a.M.Rows || b.Y.Length < b.Offset + b.M.Rows || third.Y.Length < third.Offset + third.M.Rows)
+            throw new ArgumentException("output too short");
+        qx.Quantize(x);
+        var job = _product ??= new ProductJob();
+        job.X = qx.Batch;
+        job.Tokens = 1;
+        fixed (float* ya = a.Y, yb = b.Y, yc = third.Y)
+        {
+            job.Set(0, (IPackedQ8Matrix)a.M, ya + a.Offset, 0);
+            job.Set(1, (IPackedQ8Matrix)b.M, yb + b.Offset, 0);
+            if (c is not null) job.Set(2, (IPackedQ8Matrix)third.M, yc + third.Offset, 0);
             Pool.Run(job, job.Chunks);
         }
     }
@@ -231,10 +295,55 @@ public sealed partial class LlamaDecoder
         float invSqrt = 1f / MathF.Sqrt(hs);
         int kvOff = layer * c.SeqLen * kvDim + (head / c.KvMul) * hs;
         var att = attBuffer[..(pos + 1)];
+        if (hs == 64 && Vector512.IsHardwareAccelerated)
+        {
+            Head64(q, keyCache, valueCache, kvOff, kvDim, invSqrt, att, o);
+            return;
+        }
         for (int t = 0; t <= pos; t++) att[t] = Dot(q, keyCache.AsSpan(kvOff + t * kvDim, hs)) * invSqrt;
         Softmax(att);
         o.Clear();
         for (int t = 0; t <= pos; t++) Axpy(att[t], valueCache.AsSpan(kvOff + t * kvDim, hs), o);
+    }
+
+    /// <summary>
+    /// Head size 64 (TinyLlama, Llama 3.2 1B) with the query and the output held in four 512-bit registers:
+    /// score = Sum((q0·k0 + q1·k1) + q2·k2) + q3·k3)·invSqrt over 16-float quarters; o ← v·a + o per element, as <see cref="Axpy"/>.
+    /// </summary>
+    private static unsafe void Head64(ReadOnlySpan<float> q, float[] keyCache, float[] valueCache, int kvOff, int kvDim, float invSqrt, Span<float> att, Span<float> o)
+    {
+        int n = att.Length;
+        fixed (float* pq = q, pk = &keyCache[kvOff], pv = &valueCache[kvOff], pa = att, po = o)
+        {
+            var q0 = Vector512.Load(pq);
+            var q1 = Vector512.Load(pq + 16);
+            var q2 = Vector512.Load(pq + 32);
+            var q3 = Vector512.Load(pq + 48);
+            float* k = pk;
+            for (int t = 0; t < n; t++, k += kvDim)
+            {
+                var acc = q0 * Vector512.Load(k) + q1 * Vector512.Load(k + 16) + q2 * Vector512.Load(k + 32) + q3 * Vector512.Load(k + 48);
+                pa[t] = Vector512.Sum(acc) * invSqrt;
+            }
+            Softmax(att);
+            var o0 = Vector512<float>.Zero;
+            var o1 = Vector512<float>.Zero;
+            var o2 = Vector512<float>.Zero;
+            var o3 = Vector512<float>.Zero;
+            float* v = pv;
+            for (int t = 0; t < n; t++, v += kvDim)
+            {
+                var a = Vector512.Create(pa[t]);
+                o0 = Vector512.Load(v) * a + o0;
+                o1 = Vector512.Load(v + 16) * a + o1;
+                o2 = Vector512.Load(v + 32) * a + o2;
+                o3 = Vector512.Load(v + 48) * a + o3;
+            }
+            o0.Store(po);
+            o1.Store(po + 16);
+            o2.Store(po + 32);
+            o3.Store(po + 48);
+        }
     }
 
     /// <summary>Σ a_i·b_i in a fixed order: 8-lane partial sums over full vectors (any alignment), a scalar tail, then the lanes in order.</summary>

@@ -80,9 +80,7 @@ public sealed partial class LlamaDecoder
             int cacheOff = (l * c.SeqLen + pos) * kvDim;
             var k = s.KeyCache.AsSpan(cacheOff, kvDim);
             var v = s.ValueCache.AsSpan(cacheOff, kvDim);
-            MatMul(w.Wq, s.Xb, s.QDim, s.Q);
-            MatMul(w.Wk, s.Xb, s.QDim, s.KeyCache, cacheOff);
-            MatMul(w.Wv, s.Xb, s.QDim, s.ValueCache, cacheOff);
+            MatMulShared(s.Xb, s.QDim, (w.Wq, s.Q, 0), (w.Wk, s.KeyCache, cacheOff), (w.Wv, s.ValueCache, cacheOff));
 
             Rope(s.Q, pos, hs);
             Rope(k, pos, hs);
@@ -92,8 +90,7 @@ public sealed partial class LlamaDecoder
             TensorPrimitives.Add(s.X, s.Xb2, s.X);
 
             RmsNorm(s.Xb, s.X, w.RmsFfn, c.NormEps);
-            MatMul(w.W1, s.Xb, s.QDim, s.Hb);
-            MatMul(w.W3, s.Xb, s.QDim, s.Hb2);
+            MatMulShared(s.Xb, s.QDim, (w.W1, s.Hb, 0), (w.W3, s.Hb2, 0));
             SwiGlu(s.Hb, s.Hb2);
             MatMul(w.W2, s.Hb, s.QHidden, s.Xb);
             TensorPrimitives.Add(s.X, s.Xb, s.X);
@@ -117,8 +114,7 @@ public sealed partial class LlamaDecoder
         for (int i = 0; i < v.Length; i += 2)
         {
             // Angle in double: positions up to seq_len stay accurate to float precision.
-            double angle = pos * _invFreq[(i % hs) / 2];
-            float cos = (float)Math.Cos(angle), sin = (float)Math.Sin(angle);
+            var (cos, sin) = RopeAngle(pos, (i % hs) / 2);
             float a = v[i], b = v[i + 1];
             v[i] = a * cos - b * sin;
             v[i + 1] = a * sin + b * cos;

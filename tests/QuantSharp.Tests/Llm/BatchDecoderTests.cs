@@ -44,6 +44,18 @@ public class BatchDecoderTests
     }
 
     [Fact]
+    public void HeadSize64BatchEqualsTokenByToken()
+    {
+        // Head size 64 takes the register-resident attention path; 3 query heads share one kv head.
+        var w = SyntheticModels.CreateLlama(new LlamaConfig(192, 96, 1, 3, 1, 50, 24, SharedClassifier: true), "q8_0", 2);
+        int[] tokens = [1, 5, 9, 13, 17, 21, 25, 29, 33];
+        var a = new LlamaDecoder(w, 1);
+        var expected = Sequential(a, a.NewState(), tokens, 0);
+        var b = new LlamaDecoder(w, 2);
+        Assert.Equal(expected, b.ForwardBatch(b.NewState(), tokens, 0));
+    }
+
+    [Fact]
     public void RealModelBatchEqualsTokenByTokenAtQ8_0()
     {
         var w = WeightFormats.QuantizeModel(LlmTestData.Checkpoint.Weights, "q8_0");

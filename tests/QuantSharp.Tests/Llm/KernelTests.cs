@@ -97,6 +97,32 @@ public class KernelTests
     private static unsafe byte[] Bytes<T>(T v) where T : unmanaged => new ReadOnlySpan<byte>(&v, sizeof(T)).ToArray();
 
     [Fact]
+    public unsafe void VectorActivationQuantizationMatchesScalar()
+    {
+        int n = 32 * 7 + 11;
+        var x = RandomValues(n, 5);
+        // Block 1: amax 127 → d = 1, so these are exact ties that must round away from zero.
+        float[] ties = [127f, 2.5f, -3.5f, 0.5f, -0.5f, 126.5f, -126.5f, 1.5f, -0f, 0f];
+        ties.CopyTo(x, 32);
+        // Block 2 all zero; block 3 with one huge value.
+        Array.Clear(x, 64, 32);
+        x[100] = 3e4f;
+        var a = new Q8Batch(n, 2);
+        var b = new Q8Batch(n, 2);
+        a.QuantizeToken(x, 1, simd: false);
+        b.QuantizeToken(x, 1, simd: System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
+        Assert.Equal(new ReadOnlySpan<sbyte>(a.Token(1), a.Stride).ToArray(), new ReadOnlySpan<sbyte>(b.Token(1), b.Stride).ToArray());
+        Assert.Equal(a.D, b.D);
+        Assert.Equal(a.Sums, b.Sums);
+        Assert.Equal(a.S, b.S);
+        Assert.Equal(3, a.Token(1)[33]);
+        Assert.Equal(-4, a.Token(1)[34]);
+        Assert.Equal(1, a.Token(1)[35]);
+        Assert.Equal(-1, a.Token(1)[36]);
+        Assert.Equal(127, a.Token(1)[37]);
+    }
+
+    [Fact]
     public void SelectionPicksTheBestSupportedPath()
     {
         Assert.Equal(QKernels.Supported[0], QKernels.Selected);

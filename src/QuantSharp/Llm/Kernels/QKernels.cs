@@ -221,35 +221,11 @@ internal static unsafe class VnniKernels
                 var o2 = Vector256.Create(-TF.Offset * sxp[2 * nb + b]);
                 var o3 = Vector256.Create(-TF.Offset * sxp[3 * nb + b]);
                 Vector256<int> i0a = o0, i0b = o0, i1a = o1, i1b = o1, i2a = o2, i2b = o2, i3a = o3, i3b = o3;
-                for (int h = 0; h < 4; h++)
-                {
-                    TF.Load256(ta, h, out var la, out var ha);
-                    TF.Load256(tb, h, out var lb, out var hb);
-                    var v = Vector256.Create(q0[h]).AsSByte();
-                    i0a = AvxVnni.MultiplyWideningAndAdd(i0a, la, v);
-                    i0b = AvxVnni.MultiplyWideningAndAdd(i0b, lb, v);
-                    v = Vector256.Create(q1[h]).AsSByte();
-                    i1a = AvxVnni.MultiplyWideningAndAdd(i1a, la, v);
-                    i1b = AvxVnni.MultiplyWideningAndAdd(i1b, lb, v);
-                    v = Vector256.Create(q2[h]).AsSByte();
-                    i2a = AvxVnni.MultiplyWideningAndAdd(i2a, la, v);
-                    i2b = AvxVnni.MultiplyWideningAndAdd(i2b, lb, v);
-                    v = Vector256.Create(q3[h]).AsSByte();
-                    i3a = AvxVnni.MultiplyWideningAndAdd(i3a, la, v);
-                    i3b = AvxVnni.MultiplyWideningAndAdd(i3b, lb, v);
-                    v = Vector256.Create(q0[h + 4]).AsSByte();
-                    i0a = AvxVnni.MultiplyWideningAndAdd(i0a, ha, v);
-                    i0b = AvxVnni.MultiplyWideningAndAdd(i0b, hb, v);
-                    v = Vector256.Create(q1[h + 4]).AsSByte();
-                    i1a = AvxVnni.MultiplyWideningAndAdd(i1a, ha, v);
-                    i1b = AvxVnni.MultiplyWideningAndAdd(i1b, hb, v);
-                    v = Vector256.Create(q2[h + 4]).AsSByte();
-                    i2a = AvxVnni.MultiplyWideningAndAdd(i2a, ha, v);
-                    i2b = AvxVnni.MultiplyWideningAndAdd(i2b, hb, v);
-                    v = Vector256.Create(q3[h + 4]).AsSByte();
-                    i3a = AvxVnni.MultiplyWideningAndAdd(i3a, ha, v);
-                    i3b = AvxVnni.MultiplyWideningAndAdd(i3b, hb, v);
-                }
+                // Unrolled over the 4 quad pairs (h, h+4) so the pointers stay in registers.
+                Step<TF>(ta, tb, 0, q0, q1, q2, q3, ref i0a, ref i0b, ref i1a, ref i1b, ref i2a, ref i2b, ref i3a, ref i3b);
+                Step<TF>(ta, tb, 1, q0, q1, q2, q3, ref i0a, ref i0b, ref i1a, ref i1b, ref i2a, ref i2b, ref i3a, ref i3b);
+                Step<TF>(ta, tb, 2, q0, q1, q2, q3, ref i0a, ref i0b, ref i1a, ref i1b, ref i2a, ref i2b, ref i3a, ref i3b);
+                Step<TF>(ta, tb, 3, q0, q1, q2, q3, ref i0a, ref i0b, ref i1a, ref i1b, ref i2a, ref i2b, ref i3a, ref i3b);
                 var da = HalfVector.ToSingle(Vector128.Load(sa + b * 8));
                 var db = HalfVector.ToSingle(Vector128.Load(sb + b * 8));
                 var d = Vector256.Create(dxp[b]);
@@ -293,6 +269,40 @@ internal static unsafe class VnniKernels
             QKernels.Store8(f3a, y0 + 3 * ldy, ra, rows);
             QKernels.Store8(f3b, y0 + 3 * ldy, rb, rows);
         }
+    }
+
+    /// <summary>Quads h and h+4 of both tiles against the 4 tokens' activation quads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TF>(byte* ta, byte* tb, int h, int* q0, int* q1, int* q2, int* q3,
+        ref Vector256<int> i0a, ref Vector256<int> i0b, ref Vector256<int> i1a, ref Vector256<int> i1b,
+        ref Vector256<int> i2a, ref Vector256<int> i2b, ref Vector256<int> i3a, ref Vector256<int> i3b) where TF : struct, IQTile
+    {
+        TF.Load256(ta, h, out var la, out var ha);
+        TF.Load256(tb, h, out var lb, out var hb);
+        var v = Vector256.Create(q0[h]).AsSByte();
+        i0a = AvxVnni.MultiplyWideningAndAdd(i0a, la, v);
+        i0b = AvxVnni.MultiplyWideningAndAdd(i0b, lb, v);
+        v = Vector256.Create(q1[h]).AsSByte();
+        i1a = AvxVnni.MultiplyWideningAndAdd(i1a, la, v);
+        i1b = AvxVnni.MultiplyWideningAndAdd(i1b, lb, v);
+        v = Vector256.Create(q2[h]).AsSByte();
+        i2a = AvxVnni.MultiplyWideningAndAdd(i2a, la, v);
+        i2b = AvxVnni.MultiplyWideningAndAdd(i2b, lb, v);
+        v = Vector256.Create(q3[h]).AsSByte();
+        i3a = AvxVnni.MultiplyWideningAndAdd(i3a, la, v);
+        i3b = AvxVnni.MultiplyWideningAndAdd(i3b, lb, v);
+        v = Vector256.Create(q0[h + 4]).AsSByte();
+        i0a = AvxVnni.MultiplyWideningAndAdd(i0a, ha, v);
+        i0b = AvxVnni.MultiplyWideningAndAdd(i0b, hb, v);
+        v = Vector256.Create(q1[h + 4]).AsSByte();
+        i1a = AvxVnni.MultiplyWideningAndAdd(i1a, ha, v);
+        i1b = AvxVnni.MultiplyWideningAndAdd(i1b, hb, v);
+        v = Vector256.Create(q2[h + 4]).AsSByte();
+        i2a = AvxVnni.MultiplyWideningAndAdd(i2a, ha, v);
+        i2b = AvxVnni.MultiplyWideningAndAdd(i2b, hb, v);
+        v = Vector256.Create(q3[h + 4]).AsSByte();
+        i3a = AvxVnni.MultiplyWideningAndAdd(i3a, ha, v);
+        i3b = AvxVnni.MultiplyWideningAndAdd(i3b, hb, v);
     }
 }
 
