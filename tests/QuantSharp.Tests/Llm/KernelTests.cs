@@ -83,6 +83,7 @@ public class KernelTests
         for (int r = 0; r < 11; r++)
             for (int b = 0; b < 3; b++)
                 Assert.Equal(Bytes(blocks[r * 3 + b]), Bytes(m.GetBlock(r, b)));
+        Assert.Equal(Bytes(blocks), Bytes(m.Blocks.ToArray()));
         var reference = new BlockMatrix<BlockQ4_1>("w", 11, 70, blocks);
         var a = new float[70];
         var e = new float[70];
@@ -95,6 +96,7 @@ public class KernelTests
     }
 
     private static unsafe byte[] Bytes<T>(T v) where T : unmanaged => new ReadOnlySpan<byte>(&v, sizeof(T)).ToArray();
+    private static byte[] Bytes<T>(T[] v) where T : unmanaged => System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray();
 
     [Fact]
     public unsafe void VectorActivationQuantizationMatchesScalar()

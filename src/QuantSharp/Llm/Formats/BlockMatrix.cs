@@ -21,8 +21,16 @@ public unsafe class BlockMatrix<TBlock> : WeightMatrix where TBlock : unmanaged,
         Data = blocks;
     }
 
+    /// <summary>For subclasses that hold the blocks in another layout (they override <see cref="Blocks"/> and the products).</summary>
+    protected BlockMatrix(string name, int rows, int cols) : base(name, rows, cols)
+    {
+        BlocksPerRow = (cols + TBlock.Count - 1) / TBlock.Count;
+        Data = [];
+    }
+
     public int BlocksPerRow { get; }
-    public ReadOnlySpan<TBlock> Blocks => Data;
+    /// <summary>All blocks, row by row (the block structs' bytes are the ggml layout for Q8_0/Q4_0/Q4_1).</summary>
+    public virtual ReadOnlySpan<TBlock> Blocks => Data;
     public override string TypeName => TBlock.TypeName;
     public override long Bytes => (long)Data.Length * sizeof(TBlock);
 
@@ -87,7 +95,7 @@ public interface IPackedQ8Matrix
 /// the block structs are rebuilt on demand by <see cref="GetBlock"/>. Products go through <see cref="QKernels"/> with
 /// the instruction-set path <see cref="Isa"/> (default: the best one this CPU supports); every path gives identical floats.
 /// </summary>
-public sealed unsafe class Q8DotMatrix<TBlock> : WeightMatrix, IPackedQ8Matrix where TBlock : unmanaged, IQ8DotBlock<TBlock>
+public sealed unsafe class Q8DotMatrix<TBlock> : BlockMatrix<TBlock>, IPackedQ8Matrix where TBlock : unmanaged, IQ8DotBlock<TBlock>
 {
     public Q8DotMatrix(string name, int rows, int cols, TBlock[] blocks) : this(name, new PackedQ8Weights(PackedQ8Weights.FormatOf<TBlock>(), rows, cols))
     {
@@ -114,8 +122,19 @@ public sealed unsafe class Q8DotMatrix<TBlock> : WeightMatrix, IPackedQ8Matrix w
     }
 
     public PackedQ8Weights Packed { get; }
-    public int BlocksPerRow => Packed.Blocks;
     public override string TypeName => TBlock.TypeName;
+
+    /// <summary>The block structs rebuilt from the packed form (a new array on every call: for export, not for products).</summary>
+    public override ReadOnlySpan<TBlock> Blocks
+    {
+        get
+        {
+            var all = new TBlock[(long)Rows * BlocksPerRow];
+            for (int r = 0; r < Rows; r++)
+                for (int b = 0; b < BlocksPerRow; b++) all[(long)r * BlocksPerRow + b] = GetBlock(r, b);
+            return all;
+        }
+    }
     public override long Bytes => Packed.Bytes;
     public override bool UsesQ8Activations => true;
 
