@@ -100,20 +100,16 @@ internal sealed class WorkerPool
         long seen = 0;
         while (true)
         {
-            // Spin about a millisecond for the next section (they follow each other closely while decoding), then sleep.
+            // Spin about a millisecond for the next section (they follow each other closely while decoding), then
+            // sleep until woken; a sleeping worker re-checks every 100 ms without spinning again.
             var spin = new SpinWait();
             long start = Environment.TickCount64;
+            while (Volatile.Read(ref _generation) == seen && (spin.Count <= 100 || Environment.TickCount64 - start <= 1)) spin.SpinOnce(-1);
             while (Volatile.Read(ref _generation) == seen)
             {
-                if (spin.Count > 100 && Environment.TickCount64 - start > 1)
-                {
-                    Interlocked.Increment(ref _sleeping);
-                    if (Volatile.Read(ref _generation) == seen) _wake.Wait(50);
-                    Interlocked.Decrement(ref _sleeping);
-                    start = Environment.TickCount64;
-                    spin = new SpinWait();
-                }
-                else spin.SpinOnce(-1);
+                Interlocked.Increment(ref _sleeping);
+                if (Volatile.Read(ref _generation) == seen) _wake.Wait(100);
+                Interlocked.Decrement(ref _sleeping);
             }
             seen = Volatile.Read(ref _generation);
             Volatile.Read(ref _current)?.Drain();
