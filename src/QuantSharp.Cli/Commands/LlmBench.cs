@@ -12,6 +12,23 @@ namespace QuantSharp.Cli.Commands;
 /// <summary>`llm bench` and `llm generate --synthetic`: decode and prompt-processing speed.</summary>
 internal static class LlmBench
 {
+    /// <summary>`llm bench …` and `llm generate|bench --synthetic NAME` with a Llama-family synthetic model.</summary>
+    public static bool Handles(string sub, CliArguments args) =>
+        sub == "bench" || (sub == "generate" && args.Value("--synthetic") is { } name && SyntheticModels.LlamaNames.Contains(name));
+
+    public static int Execute(string sub, CliArguments args, CliContext ctx)
+    {
+        bool synthetic = args.Has("--synthetic");
+        if (args.Positionals.Count != (synthetic ? 1 : 2))
+            throw new UsageException(synthetic ? $"'llm {sub} --synthetic NAME' takes no MODEL argument" : $"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
+        return (sub, synthetic) switch
+        {
+            ("bench", _) => Run(synthetic ? null : args.Positionals[1], args, ctx),
+            ("generate", true) => GenerateSynthetic(args, ctx),
+            _ => throw new UsageException($"'llm {sub}' needs a MODEL"),
+        };
+    }
+
     private static LlamaWeights SyntheticWeights(CliArguments args, out string name)
     {
         name = args.Value("--synthetic")!;

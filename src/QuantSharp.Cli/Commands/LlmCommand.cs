@@ -53,16 +53,7 @@ public sealed class LlmCommand : Command
     {
         if (args.Positionals.Count == 0) throw new UsageException("'llm' needs a subcommand: inspect, generate or perplexity (see 'quantsharp llm --help')");
         string sub = args.Positionals[0];
-        if (args.Has("--synthetic"))
-        {
-            if (args.Positionals.Count != 1) throw new UsageException($"'llm {sub} --synthetic' takes no MODEL argument");
-            return sub switch
-            {
-                "generate" => LlmBench.GenerateSynthetic(args, ctx),
-                "bench" => LlmBench.Run(null, args, ctx),
-                _ => throw new UsageException($"--synthetic works with 'llm generate' and 'llm bench', not '{sub}'"),
-            };
-        }
+        if (LlmBench.Handles(sub, args)) return LlmBench.Execute(sub, args, ctx);
         if (args.Positionals.Count != 2) throw new UsageException($"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
         string model = args.Positionals[1];
         return sub switch
@@ -70,7 +61,6 @@ public sealed class LlmCommand : Command
             "inspect" => Inspect(model, args, ctx),
             "generate" => Generate(model, args, ctx),
             "perplexity" => Perplexity(model, args, ctx),
-            "bench" => LlmBench.Run(model, args, ctx),
             _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity, bench)"),
         };
     }

@@ -145,14 +145,13 @@ public sealed partial class LlamaDecoder
     /// </summary>
     private void MatMul(WeightMatrix m, float[] x, Q8Activations qx, float[] y, int offset = 0)
     {
+        bool q8 = m.UsesQ8Activations;
+        if (q8) qx.Quantize(x);
         if (m is IPackedQ8Matrix pm)
         {
-            qx.Quantize(x);
             PackedProduct(pm, qx.Batch, y, offset, m.Rows);
             return;
         }
-        bool q8 = m.UsesQ8Activations;
-        if (q8) qx.Quantize(x);
         // About 16K multiply-adds per chunk keeps thread hand-off cheap relative to the work.
         int minChunk = Math.Max(1, 16384 / Math.Max(1, m.Cols));
         Parallelism.For(Threads, m.Rows, minChunk, (r0, r1) =>
