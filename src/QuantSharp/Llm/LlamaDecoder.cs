@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 using QuantSharp.Llm.Formats;
 using QuantSharp.Llm.Kernels;
 using QuantSharp.Runtime;

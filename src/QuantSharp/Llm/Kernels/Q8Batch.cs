@@ -34,8 +34,6 @@ public sealed unsafe class Q8Batch
     public int Blocks { get; }
     /// <summary>Bytes between the codes of consecutive tokens.</summary>
     public int Stride { get; }
-    /// <summary>Number of tokens quantized by the last call.</summary>
-    public int Count { get; private set; }
     public sbyte* Qs { get; }
     /// <summary>[token·Blocks + block]: the block scale d.</summary>
     public float[] D { get; }
@@ -51,7 +49,6 @@ public sealed unsafe class Q8Batch
     {
         if (count > Capacity) throw new ArgumentException($"{count} tokens exceed the batch capacity {Capacity}");
         for (int t = 0; t < count; t++) QuantizeToken(x.Slice(t * ldx, Length), t);
-        Count = count;
     }
 
     public void Quantize(ReadOnlySpan<float> x) => Quantize(x, 1, Length);
@@ -77,7 +74,6 @@ public sealed unsafe class Q8Batch
                 else QuantizeBlock(px + s, n, q + s, t * Blocks + b);
             }
         for (int i = Blocks * 32; i < Stride; i++) q[i] = 0;
-        if (Count <= t) Count = t + 1;
     }
 
     private void QuantizeBlock(float* x, int n, sbyte* q, int at)
