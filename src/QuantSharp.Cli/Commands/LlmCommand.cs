@@ -13,10 +13,10 @@ public sealed class LlmCommand : Command
     public override string Summary => "language models (llama2.c, GGUF, Hugging Face Llama/GPT-2): inspect, generate text, measure perplexity";
     public override string Usage =>
         "llm inspect MODEL|--synthetic NAME [--type T] [--json]\n" +
-        "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
-        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]\n" +
         "       quantsharp llm generate --synthetic NAME [--type T] [-n N] [--prompt-ids IDS] [--threads N]\n" +
-        "       quantsharp llm bench (MODEL | --synthetic NAME) [--type T] [--threads N] [--prompt-tokens P] [-n N] [--reps R] [--json]";
+        "       quantsharp llm bench (MODEL | --synthetic NAME) [--type T] [--threads N] [--prompt-tokens P] [-n N] [--reps R] [--json]\n" +
+        "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
+        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]";
     public override string Details =>
         "MODEL is a llama2.c checkpoint (legacy or version-1 layout), a .gguf file (llama), or a Hugging Face directory\n" +
         "(config.json + *.safetensors, Llama or GPT-2), read through memory maps. --synthetic gpt2-124m instead builds random\n" +
@@ -44,12 +44,12 @@ public sealed class LlmCommand : Command
         new("--windows", null, true, false, "perplexity: score only the first N windows", "N"),
         new("--type", null, true, false, "weight format: " + string.Join("|", WeightFormats.Names), "TYPE"),
         new("--threads", null, true, false, "worker threads (default: all cores)", "N"),
-        new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
-        new("--json", null, false, false, "print one JSON object (inspect, perplexity, bench)"),
         new("--prompt-ids", null, true, false, "generate/bench: prompt as comma-separated token ids (synthetic models have no tokenizer)", "IDS"),
         new("--prompt-tokens", null, true, false, "bench: prompt length for prompt processing (default 256)", "P"),
         new("--reps", null, true, false, "bench: repetitions, the best is reported (default 3)", "R"),
         new("--no-membw", null, false, false, "bench: skip the DRAM read-bandwidth measurement"),
+        new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
+        new("--json", null, false, false, "print one JSON object (inspect, perplexity)"),
     ];
 
     public override int Execute(CliArguments args, CliContext ctx)
@@ -66,7 +66,7 @@ public sealed class LlmCommand : Command
             "inspect" => Inspect(model, args, ctx),
             "generate" => Generate(model, args, ctx),
             "perplexity" => Perplexity(model, args, ctx),
-            _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity, bench)"),
+            _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity)"),
         };
     }
 
