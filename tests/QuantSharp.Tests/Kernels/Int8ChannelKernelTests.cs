@@ -191,4 +191,22 @@ public class Int8ChannelKernelTests
             Assert.Equal(expected, actual);
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WidenSubtractDeinterleaveMatchesReference(bool signed)
+    {
+        var rnd = new Random(14);
+        for (int length = 0; length <= 70; length++)
+        {
+            var x = Int8GemmCheck.Bytes(rnd, length, signed);
+            int zero = signed ? rnd.Next(-128, 128) : rnd.Next(0, 256);
+            int[] e1 = new int[(length + 1) / 2 + 1], o1 = new int[length / 2 + 1], e2 = new int[e1.Length], o2 = new int[o1.Length];
+            IntTapsReference.WidenSubtractDeinterleave(x, signed, zero, e1, o1);
+            IntTaps.WidenSubtractDeinterleave(x, signed, zero, e2, o2);
+            Assert.Equal(e1, e2);
+            Assert.Equal(o1, o2);
+        }
+    }
 }
