@@ -15,6 +15,11 @@ public static class Program
             Int8GemmBenchmarks.Quick(args.Length > 1 ? int.Parse(args[1]) : 1);
             return;
         }
+        if (args.Length >= 1 && args[0] == "llm-kernels")
+        {
+            LlmKernelsQuick.Run();
+            return;
+        }
         if (args.Length >= 1 && args[0] == "gemv-quick")
         {
             GemvQuick.Run(args.Length > 1 ? int.Parse(args[1]) : 1);
