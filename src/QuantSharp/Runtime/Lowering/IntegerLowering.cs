@@ -46,6 +46,7 @@ public static class IntegerLowering
                 "GlobalAveragePool" => LowerUnary(rw, n, "GlobalAveragePool", []),
                 _ when DataMovementOps.Contains(n.OpType) => LowerDataMovement(rw, n),
                 _ when TableOps.Contains(n.OpType) => LowerTable(rw, n),
+                "Erf" => LowerErfGelu(rw, n),
                 _ => false,
             } || (n.Domain == "com.microsoft" && n.OpType == "Gelu" && LowerTable(rw, n));
             if (done) lowered++;
@@ -289,5 +290,96 @@ public static class IntegerLowering
         rw.AddNode(n.OpType, [x.X, .. n.Inputs.Skip(1)], name: n.Name + "_int", domain: domain, attributes: n.Attributes.Values, outputs: [output]);
         rw.ReplaceAllUses(q.Target, output);
         return true;
+    }
+
+    /// <summary>
+    /// The exported exact GELU, y = x · 0.5 · (1 + erf(x / √2)), as PyTorch writes it: DQ(x) → Div(√2) (or
+    /// Mul(1/√2)) → Erf → Add(1) → Mul(x) → Mul(0.5) → Q, the two Muls in either order and with either operand
+    /// order, possibly with QuantizeLinear → DequantizeLinear pairs between the steps. The whole chain becomes one
+    /// 256-entry <c>Lut</c> node (function Gelu) from x's scale/zero point to the final QuantizeLinear's; the
+    /// intermediate roundings disappear, so the result is the exact GELU rounded once.
+    /// </summary>
+    private static bool LowerErfGelu(GraphRewriter rw, Node erf)
+    {
+        var g = rw.Graph;
+        var div = erf.Input(0)?.Producer;
+        if (div is null || div.Domain.Length != 0 || erf.Input(0)!.Uses.Count != 1) return false;
+        const float Sqrt2 = 1.41421356f;
+        if (div.OpType == "Div")
+        {
+            if (!(ScalarConstant(div.Input(1)) is float d && Near(d, Sqrt2))) return false;
+        }
+        else if (div.OpType == "Mul")
+        {
+            if (!(ScalarConstant(div.Input(1)) is float d && Near(d, 1 / Sqrt2))) return false;
+        }
+        else return false;
+        var x = ActivationDq(div.Input(0));
+        if (x is null) return false;
+        var add = NextThroughQdq(g, erf.Output(0), out var addIn);
+        if (add is not { Domain.Length: 0, OpType: "Add" } || !(ScalarConstant(Other(add, addIn)) is float one && one == 1f)) return false;
+        var m1 = NextThroughQdq(g, add.Output(0), out var m1In);
+        if (m1 is not { Domain.Length: 0, OpType: "Mul" }) return false;
+        var m2 = NextThroughQdq(g, m1.Output(0), out var m2In);
+        if (m2 is not { Domain.Length: 0, OpType: "Mul" }) return false;
+        var o1 = Other(m1, m1In);
+        var o2 = Other(m2, m2In);
+        bool xThenHalf = SameQuantized(o1, x) && ScalarConstant(o2) is 0.5f;
+        bool halfThenX = ScalarConstant(o1) is 0.5f && SameQuantized(o2, x);
+        if (!xThenHalf && !halfThenX) return false;
+        var q = QuantizeAfter(g, m2.Output(0)!, allowActivation: false);
+        if (q is null) return false;
+        Replace(rw, erf, "Lut", [x.X, x.Scale, x.ZeroPoint, q.Scale, q.ZeroPoint], [NodeAttribute.Of("function", "Gelu")], q.Target);
+        return true;
+    }
+
+    private static bool Near(float a, float b) => Math.Abs(a - b) <= 1e-5f * Math.Abs(b);
+
+    /// <summary>The operand of a binary node other than <paramref name="v"/> (null when both are v).</summary>
+    private static Value? Other(Node n, Value? v) => n.Input(0) == v ? (n.Input(1) == v ? null : n.Input(1)) : n.Input(0);
+
+    /// <summary>
+    /// The single reader of float value <paramref name="v"/>, looking through one QuantizeLinear → DequantizeLinear
+    /// pair whose values have no other reader; <paramref name="input"/> is the value that reader takes.
+    /// </summary>
+    private static Node? NextThroughQdq(Graph.Graph g, Value? v, out Value? input)
+    {
+        input = v;
+        if (v is null || v.Uses.Count != 1 || g.Outputs.Contains(v)) return null;
+        var next = v.Uses[0].Node;
+        if (next is { Domain.Length: 0, OpType: "QuantizeLinear" })
+        {
+            var qv = next.Output(0);
+            if (qv is null || qv.Uses.Count != 1 || g.Outputs.Contains(qv) || !IsDq(qv.Uses[0].Node) || qv.Uses[0].InputIndex != 0) return null;
+            var dv = qv.Uses[0].Node.Output(0);
+            if (dv is null || dv.Uses.Count != 1 || g.Outputs.Contains(dv)) return null;
+            input = dv;
+            next = dv.Uses[0].Node;
+        }
+        return next;
+    }
+
+    /// <summary>Whether <paramref name="v"/> is a DequantizeLinear of the same 8-bit value with the same parameters as <paramref name="x"/>.</summary>
+    private static bool SameQuantized(Value? v, QuantInput x)
+    {
+        var o = ActivationDq(v);
+        if (o is null || o.X != x.X) return false;
+        if (o.Scale.Initializer!.GetDouble(0) != x.Scale.Initializer!.GetDouble(0)) return false;
+        return (o.ZeroPoint?.Initializer?.GetDouble(0) ?? 0) == (x.ZeroPoint?.Initializer?.GetDouble(0) ?? 0);
+    }
+
+    /// <summary>A float scalar constant: an initializer, a Constant node, or DequantizeLinear of a constant.</summary>
+    private static float? ScalarConstant(Value? v)
+    {
+        if (v is null) return null;
+        if (v.Initializer is Tensor<float> { Length: 1 } t) return t.Data[0];
+        var p = v.Producer;
+        if (p is { Domain.Length: 0, OpType: "Constant" } && p.Attribute("value")?.Tensor is Tensor<float> { Length: 1 } c) return c.Data[0];
+        if (IsDq(p) && p!.Input(0)?.Initializer is { Length: 1 } qt && p.Input(1)?.Initializer is Tensor<float> { Length: 1 } st)
+        {
+            double z = p.Input(2)?.Initializer is { Length: 1 } zt ? zt.GetDouble(0) : 0;
+            return (float)((qt.GetDouble(0) - z) * st.Data[0]);
+        }
+        return null;
     }
 }
