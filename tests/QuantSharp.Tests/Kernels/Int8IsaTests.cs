@@ -89,6 +89,17 @@ namespace QuantSharp.Tests.Kernels
                     err = "requantization: " + e.Message;
                 }
             }
+            if (err == null)
+            {
+                try
+                {
+                    Int8ElementwiseTests.CheckAll();
+                }
+                catch (Exception e)
+                {
+                    err = "element-wise: " + e.Message;
+                }
+            }
             Console.WriteLine(err ?? "int8-selfcheck ok");
             return err == null ? 0 : 1;
         }

@@ -88,6 +88,17 @@ public sealed class DequantizeLinearKernel : OpKernel
         {
             float s = scales[0];
             long z = zps[0];
+            if (isFloat && (typeof(TIn) == typeof(byte) || typeof(TIn) == typeof(sbyte)))
+            {
+                // 8-bit codes to float: the vector kernel, bit-identical to the loop below.
+                var yf = (float[])(object)y;
+                // typeof, not `is`: the runtime lets a byte[] pass `is sbyte[]` (and the reverse).
+                bool signed = typeof(TIn) == typeof(sbyte);
+                Array xa = x;
+                ctx.ParallelFor(x.Length, 16384, (start, end) =>
+                    Kernels.Simd.Int8Dequantize.Dequantize(Bytes(xa).Slice(start, end - start), signed, s, (int)z, yf.AsSpan(start, end - start)));
+                return;
+            }
             ctx.ParallelFor(x.Length, 16384, (start, end) =>
             {
                 if (isFloat)
@@ -115,6 +126,9 @@ public sealed class DequantizeLinearKernel : OpKernel
             }
         });
     }
+
+    private static Span<byte> Bytes(Array x) => System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
+        ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(x), x.Length);
 
     public override void InferTypes(TypeInferenceContext ctx)
     {
