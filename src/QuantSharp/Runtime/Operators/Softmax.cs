@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using QuantSharp.Graph;
 using QuantSharp.Tensors;
@@ -59,6 +60,11 @@ public abstract class SoftmaxKernelBase : OpKernel
         bool log = Log;
         int block = reduce * inner;
         int minChunk = Math.Max(1, Broadcast.ParallelChunk / Math.Max(1, block));
+        if (inner == 1 && !log && reduce % 16 == 0 && Vector512.IsHardwareAccelerated)
+        {
+            ctx.ParallelFor(outer, minChunk, (s, e) => Rows16(x.AsSpan(s * reduce, (e - s) * reduce), y.AsSpan(s * reduce, (e - s) * reduce), reduce));
+            return;
+        }
         if (inner == 1)
         {
             ctx.ParallelFor(outer, minChunk, (s, e) =>
@@ -73,6 +79,36 @@ public abstract class SoftmaxKernelBase : OpKernel
             var sum = new float[inner];
             for (int o = s; o < e; o++) Strided(x.AsSpan(o * block, block), y.AsSpan(o * block, block), reduce, inner, m, sum, log);
         });
+    }
+
+    /// <summary>
+    /// Softmax of consecutive rows whose length is a multiple of 16, in registers: the row maximum from 16-lane
+    /// maxima, e = exp(x − max) stored with a 16-lane running sum, then y = e / Σ. Short rows (attention's 16 or 64
+    /// keys) pay no per-row call overhead, which dominates the TensorPrimitives path there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows16(ReadOnlySpan<float> x, Span<float> y, int reduce)
+    {
+        for (int o = 0; o + reduce <= x.Length; o += reduce)
+        {
+            var xr = x.Slice(o, reduce);
+            var yr = y.Slice(o, reduce);
+            var m = Vector512.Create(xr);
+            for (int i = 16; i < reduce; i += 16) m = Vector512.Max(m, Vector512.Create(xr.Slice(i, 16)));
+            var m8 = Vector256.Max(m.GetLower(), m.GetUpper());
+            var m4 = Vector128.Max(m8.GetLower(), m8.GetUpper());
+            float max = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            var vmax = Vector512.Create(max);
+            var sum = Vector512<float>.Zero;
+            for (int i = 0; i < reduce; i += 16)
+            {
+                var e = Vector512.Exp(Vector512.Create(xr.Slice(i, 16)) - vmax);
+                sum += e;
+                e.CopyTo(yr.Slice(i, 16));
+            }
+            var vs = Vector512.Create(Vector512.Sum(sum));
+            for (int i = 0; i < reduce; i += 16) (Vector512.Create(yr.Slice(i, 16)) / vs).CopyTo(yr.Slice(i, 16));
+        }
     }
 
     /// <summary>Normalises one contiguous row.</summary>
