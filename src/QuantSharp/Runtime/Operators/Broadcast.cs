@@ -208,6 +208,17 @@ public static class Broadcast
             Chunked(threads, y.Length, (s, e) => TOp.Apply(av, b.AsSpan(s, e - s), y.AsSpan(s, e - s)));
             return;
         }
+        if (a.Length == y.Length && IsTrailing(bShape, aShape, b.Length))
+        {
+            // a bias over the last axes (MatMul + B): whole rows against the same b, without the plan's per-row setup.
+            Rows(threads, y.Length, b.Length, (o, n) => TOp.Apply(a.AsSpan(o, n), b.AsSpan(0, n), y.AsSpan(o, n)));
+            return;
+        }
+        if (b.Length == y.Length && IsTrailing(aShape, bShape, a.Length))
+        {
+            Rows(threads, y.Length, a.Length, (o, n) => TOp.Apply(a.AsSpan(0, n), b.AsSpan(o, n), y.AsSpan(o, n)));
+            return;
+        }
         var plan = new BroadcastPlan(aShape, bShape);
         int sa = plan.InnerStride(0), sb = plan.InnerStride(1);
         plan.Run(ctx, (o, offs, len) =>
@@ -218,6 +229,31 @@ public static class Broadcast
             else if (sb == 1) TOp.Apply(a[offs[0]], b.AsSpan(offs[1], len), dst);
             else TOp.Apply(a.AsSpan(offs[0], 1), b.AsSpan(offs[1], 1), dst);
         });
+    }
+
+    /// <summary>Whether <paramref name="small"/> (leading 1s dropped) equals the last axes of <paramref name="full"/> and is not empty.</summary>
+    private static bool IsTrailing(int[] small, int[] full, int smallLength)
+    {
+        if (smallLength == 0) return false;
+        int k = 0;
+        while (k < small.Length && small[k] == 1) k++;
+        int len = small.Length - k;
+        if (len > full.Length) return false;
+        for (int d = 0; d < len; d++)
+            if (small[k + d] != full[full.Length - len + d]) return false;
+        return true;
+    }
+
+    /// <summary>Calls <paramref name="row"/>(offset, rowLength) for each of the count/rowLength rows, split over threads by whole rows.</summary>
+    private static void Rows(int threads, int count, int rowLength, Action<int, int> row)
+    {
+        int rows = count / rowLength;
+        void Body(int s, int e)
+        {
+            for (int r = s; r < e; r++) row(r * rowLength, rowLength);
+        }
+        if (threads <= 1 || count < 2 * ParallelChunk) { Body(0, rows); return; }
+        Parallelism.For(threads, rows, Math.Max(1, ParallelChunk / rowLength), Body);
     }
 
     /// <summary>Splits [0, count) into deterministic chunks over up to <paramref name="threads"/> workers.</summary>
