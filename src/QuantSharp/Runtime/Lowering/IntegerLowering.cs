@@ -211,7 +211,21 @@ public static class IntegerLowering
             attributes.Add(NodeAttribute.Of("trans_b", transB ? 1L : 0L));
         }
         if (!TryBias(rw, n.OpType == "MatMul" ? null : n.Input(2), channels, out var bias)) return false;
-        var q = QuantizeAfter(rw.Graph, n.Output(0)!, allowActivation: true);
+        var result = n.Output(0)!;
+        if (n.OpType == "MatMul" && FollowingBiasAdd(rw, result, channels) is var (add, addBias))
+        {
+            // MatMul → [Q → DQ] → Add(bias[C]) → Q: the bias joins the integer Gemm's output stage and the
+            // intermediate rounding of the MatMul result disappears.
+            bias = addBias;
+            result = add.Output(0)!;
+        }
+        var q = QuantizeAfter(rw.Graph, result, allowActivation: true);
+        if (q is null && result != n.Output(0))
+        {
+            // The Add's result is not quantized again: lower the MatMul alone.
+            bias = null;
+            q = QuantizeAfter(rw.Graph, n.Output(0)!, allowActivation: true);
+        }
         attributes.AddRange(ActivationAttributes(q?.ActMin, q?.ActMax));
         var target = q?.Target ?? n.Output(0)!;
         Replace(rw, n, isConv ? "Conv" : "Gemm",
@@ -381,5 +395,34 @@ public static class IntegerLowering
             return (float)((qt.GetDouble(0) - z) * st.Data[0]);
         }
         return null;
+    }
+
+    /// <summary>
+    /// The Add of a constant bias of <paramref name="channels"/> values (a float initializer, or DequantizeLinear of an
+    /// integer one, dequantized here) that is the only reader of a MatMul result <paramref name="y"/>,
+    /// directly or through one QuantizeLinear → DequantizeLinear pair, and does not raise the result's rank.
+    /// </summary>
+    private static (Node Add, Value Bias)? FollowingBiasAdd(GraphRewriter rw, Value y, int channels)
+    {
+        var add = NextThroughQdq(rw.Graph, y, out var input);
+        if (add is not { Domain.Length: 0, OpType: "Add" }) return null;
+        var other = Other(add, input);
+        var constant = other?.Initializer ?? (IsDq(other?.Producer) ? other!.Producer!.Input(0)?.Initializer : null);
+        if (constant is null || constant.Length != channels || channels == 1 || constant.Shape[^1] != channels) return null;
+        if (constant.Rank > 1 && (y.Type?.Rank is not int rank || constant.Rank > rank)) return null;
+        if (other!.Initializer is Tensor<float>) return (add, other);
+        // DequantizeLinear of an integer constant (the exporter's int8 or int32 bias): made float here.
+        var dq = other.Producer!;
+        if (constant is not (Tensor<byte> or Tensor<sbyte> or Tensor<short> or Tensor<ushort> or Tensor<int>)) return null;
+        if (dq.Input(1)?.Initializer is not Tensor<float> st || (st.Length != 1 && st.Length != channels)) return null;
+        if (st.Length != 1 && dq.GetInt("axis", 1) is var ax && ax != constant.Rank - 1 && ax != -1) return null;
+        var zt = dq.Input(2)?.Initializer;
+        if (zt is not null && zt.Length != 1 && zt.Length != channels) return null;
+        int[] q = QuantTensorOps.ToInts(constant, "bias");
+        int[] z = zt is null ? [0] : QuantTensorOps.ToInts(zt, "bias zero point");
+        var b = new float[channels];
+        for (int c = 0; c < channels; c++)
+            b[c] = (float)((long)q[c] - z[z.Length == 1 ? 0 : c]) * st.Data[st.Length == 1 ? 0 : c];
+        return (add, rw.AddInitializer(other.Name + "_float", new Tensor<float>(b, [channels])));
     }
 }
