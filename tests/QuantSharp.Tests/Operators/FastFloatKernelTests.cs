@@ -123,4 +123,30 @@ public class FastFloatKernelTests
         }
         return x < 0 ? -r : r;
     }
+
+    [Theory]
+    [InlineData(16, 16, 16, false)]
+    [InlineData(5, 32, 7, false)]
+    [InlineData(16, 64, 16, true)]
+    [InlineData(1, 16, 1, false)]
+    public void SmallBatchedMatMulMatchesDouble(int m, int n, int k, bool broadcastB)
+    {
+        int[] aShape = [3, 4, m, k];
+        int[] bShape = broadcastB ? [4, k, n] : [3, 4, k, n];
+        var a = Random(ShapeUtil.Product(aShape), 9);
+        var b = Random(ShapeUtil.Product(bShape), 10);
+        var ys = new[] { 1, 2 }.Select(t => Run1("MatMul", 13, [F(a, aShape), F(b, bShape)], threads: t).As<float>()).ToArray();
+        Assert.Equal(ys[0].Data, ys[1].Data);
+        var want = new double[12 * m * n];
+        for (int t = 0; t < 12; t++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double acc = 0;
+                    int bt = broadcastB ? t % 4 : t;
+                    for (int p = 0; p < k; p++) acc += (double)a[t * m * k + i * k + p] * b[bt * k * n + p * n + j];
+                    want[t * m * n + i * n + j] = acc;
+                }
+        AllClose(want, ys[0], 1e-5, 1e-5);
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using QuantSharp.Graph;
 using QuantSharp.Runtime.Kernels.Simd;
 using QuantSharp.Tensors;
@@ -126,6 +127,11 @@ public sealed class MatMulKernel : OpKernel
         int count = ShapeUtil.Product(batch);
         var aStr = BroadcastStrides(plan.ABatch, batch, m * k);
         var bStr = BroadcastStrides(plan.BBatch, batch, k * n);
+        if (SmallBatched.Applies(m, n, k))
+        {
+            SmallBatched.Run(ctx, a.Data, b.Data, y.Data, batch, aStr, bStr, m, n, k);
+            return;
+        }
         var idx = new int[batch.Length];
         for (int t = 0; t < count; t++)
         {
@@ -198,5 +204,54 @@ public sealed class MatMulKernel : OpKernel
         if (a.Length > 1) dims.Add(a[^2]);
         if (b.Length > 1) dims.Add(b[^1]);
         ctx.SetOutputType(0, new TensorTypeInfo(at.ElementType, dims.ToArray()));
+    }
+}
+
+/// <summary>
+/// Batched products of small matrices (attention's [B, H, S, d] × [B, H, d, S]): per-call SGEMM set-up (packing,
+/// blocking) dwarfs a 16×16×16 product, so each output row is accumulated directly in 16-lane registers,
+/// y[i, j..j+16] = Σ_p a[i, p] · b[p, j..j+16] (fused multiply-add, p ascending), batches split over threads.
+/// </summary>
+internal static class SmallBatched
+{
+    /// <summary>Whether the direct kernel takes this shape: N a multiple of 16 up to 64, K and M up to 256.</summary>
+    public static bool Applies(int m, int n, int k) =>
+        Vector512.IsHardwareAccelerated && n % 16 == 0 && n <= 64 && k <= 256 && m <= 256 && k > 0;
+
+    public static void Run(KernelContext ctx, float[] a, float[] b, float[] y, int[] batch, int[] aStr, int[] bStr, int m, int n, int k)
+    {
+        int count = ShapeUtil.Product(batch);
+        ctx.ParallelFor(count, Math.Max(1, 16384 / Math.Max(1, m * n * k / 16)), (t0, t1) =>
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                long ao = 0, bo = 0;
+                int rem = t;
+                for (int d = batch.Length - 1; d >= 0; d--)
+                {
+                    int i = rem % batch[d];
+                    rem /= batch[d];
+                    ao += (long)i * aStr[d];
+                    bo += (long)i * bStr[d];
+                }
+                Multiply(a.AsSpan((int)ao, m * k), b.AsSpan((int)bo, k * n), y.AsSpan(t * m * n, m * n), m, n, k);
+            }
+        });
+    }
+
+    private static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, int m, int n, int k)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var ar = a.Slice(i * k, k);
+            for (int j = 0; j < n; j += 16)
+            {
+                var acc = Vector512<float>.Zero;
+                for (int p = 0; p < k; p++)
+                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(ar[p]),
+                        Vector512.Create(b.Slice(p * n + j, 16)), acc);
+                acc.CopyTo(y.Slice(i * n + j, 16));
+            }
+        }
     }
 }
