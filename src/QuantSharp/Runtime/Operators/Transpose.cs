@@ -60,14 +60,26 @@ public sealed class TransposeKernel : MovementKernel
         return (mergedShape, mergedPerm);
     }
 
+    /// <summary>The last input shape with its permutation and simplified plan, reused while the shape repeats.</summary>
+    private sealed record Plan(int[] Shape, int[] Perm, int[] SimpleShape, int[] SimplePerm);
+
+    private Plan? _plan;
+
     protected override void Run<T>(KernelContext ctx)
     {
         var x = ctx.Input(0);
-        var perm = Perm(x.Rank);
+        var plan = _plan;
+        if (plan is null || !plan.Shape.AsSpan().SequenceEqual(x.Shape))
+        {
+            var perm = Perm(x.Rank);
+            var (ss, sp) = Simplify(x.Shape, perm);
+            plan = new Plan((int[])x.Shape.Clone(), perm, ss, sp);
+            _plan = plan;
+        }
         var outShape = new int[x.Rank];
-        for (int i = 0; i < outShape.Length; i++) outShape[i] = x.Shape[perm[i]];
+        for (int i = 0; i < outShape.Length; i++) outShape[i] = x.Shape[plan.Perm[i]];
         var y = OutputLike<T>(ctx, 0, x, outShape);
-        Transpose(ctx, ((Tensor<T>)x).Data, x.Shape, perm, y.Data);
+        if (x.Length > 0) TransposeSimplified(ctx, ((Tensor<T>)x).Data, plan.SimpleShape, plan.SimplePerm, y.Data);
     }
 
     /// <summary>dst = src (shape <paramref name="shape"/>) with axes permuted by <paramref name="perm"/>.</summary>
@@ -75,6 +87,12 @@ public sealed class TransposeKernel : MovementKernel
     {
         if (src.Length == 0) return;
         var (s, p) = Simplify(shape, perm);
+        TransposeSimplified(ctx, src, s, p, dst);
+    }
+
+    /// <summary><see cref="Transpose{T}"/> after <see cref="Simplify"/>.</summary>
+    private static void TransposeSimplified<T>(KernelContext? ctx, T[] src, int[] s, int[] p, T[] dst)
+    {
         int rank = s.Length;
         if (rank <= 1)
         {
