@@ -16,11 +16,46 @@ public class Int8ElementwiseTests
     [Fact]
     public void MulMatchesReferenceBitForBit() => CheckMul();
 
-    /// <summary>Both checks; throws on the first difference.</summary>
+    [Fact]
+    public void ActivationMatMulMatchesReferenceBitForBit() => CheckMatMul();
+
+    /// <summary>Every check; throws on the first difference.</summary>
     internal static void CheckAll()
     {
         CheckDequantize();
         CheckMul();
+        CheckMatMul();
+    }
+
+    private static void CheckMatMul()
+    {
+        var rng = new Random(7);
+        // (m, n, k): the float-FMA path (N multiple of 16, K ≤ 256, K·N ≤ 4096, incl. the worst case K = 256), the
+        // int32 path (K = 257, K·N > 4096) and odd N with a reference tail.
+        foreach (var (m, n, k) in new[] { (16, 16, 16), (3, 32, 128), (2, 16, 256), (5, 16, 257), (4, 80, 64), (7, 19, 5), (1, 1, 1), (0, 16, 4), (3, 33, 9) })
+            foreach (bool aSigned in new[] { false, true })
+                foreach (bool bSigned in new[] { false, true })
+                {
+                    var a = new byte[m * k];
+                    var b = new byte[k * n];
+                    rng.NextBytes(a);
+                    rng.NextBytes(b);
+                    if (k == 256 && m > 0)
+                    {
+                        // Largest sums: every product (a − za)(b − zb) = 255·255.
+                        Array.Fill(a, (byte)(aSigned ? 0x7F : 0xFF), 0, k);
+                        Array.Fill(b, (byte)(bSigned ? 0x7F : 0xFF));
+                    }
+                    int za = aSigned ? -128 : 0, zb = bSigned ? -128 : 0;
+                    foreach (float mult in new[] { 1.3e-7f, 2.1e-4f, 0.037f })
+                    {
+                        var expected = new byte[m * n];
+                        var actual = new byte[m * n];
+                        Int8MatMulActReference.Multiply(a, aSigned, b, bSigned, expected, m, n, k, mult, za, zb, 9, 0, 255);
+                        Int8MatMulAct.Multiply(a, aSigned, b, bSigned, actual, m, n, k, mult, za, zb, 9, 0, 255);
+                        Assert.True(expected.AsSpan().SequenceEqual(actual), $"matmul {m}x{n}x{k} a{(aSigned ? "s" : "u")} b{(bSigned ? "s" : "u")} mult={mult}");
+                    }
+                }
     }
 
     private static void CheckDequantize()

@@ -63,3 +63,28 @@ public class MatMulBiasFusionTests
         Assert.Contains("Add", copy.Graph.Nodes.Select(n => n.OpType));
     }
 }
+
+/// <summary>DQ(a) · DQ(b) → Q of two computed 8-bit tensors (attention) runs as one integer MatMulAct node within one output step.</summary>
+public class ActivationMatMulLoweringTests
+{
+    [Theory]
+    [InlineData(16, 16, 16, false)]
+    [InlineData(5, 19, 7, true)]
+    public void AttentionProductIsLoweredWithinOneStep(int m, int n, int k, bool broadcastB)
+    {
+        var b = new QdqGraphBuilder(53);
+        var x = b.Qdq(b.Input("a", -1f, 1f, 2, 3, m, k), 2f / 255, 128);
+        var w = broadcastB ? b.Qdq(b.Input("b", -1f, 1f, 3, k, n), 2f / 255, 100) : b.Qdq(b.Input("b", -1f, 1f, 2, 3, k, n), 2f / 255, 100);
+        float step = k / 32f / 100f;
+        var m1 = b.Finish(b.Qdq(b.Node("MatMul", [x, w]), step, 128));
+        var copy = m1.Clone();
+        IntegerLowering.Apply(copy);
+        Assert.Contains(copy.Graph.Nodes, nd => nd.Domain == IntegerLowering.Domain && nd.OpType == "MatMulAct");
+        Assert.DoesNotContain("MatMul", copy.Graph.Nodes.Select(nd => nd.OpType));
+        var r = QdqGraphBuilder.Run(m1, b.Feeds, lowered: false).Single().Value.As<float>();
+        var one = QdqGraphBuilder.Run(m1, b.Feeds, lowered: true, threads: 1).Single().Value.As<float>();
+        var two = QdqGraphBuilder.Run(m1, b.Feeds, lowered: true, threads: 2).Single().Value.As<float>();
+        Assert.Equal(one.Data, two.Data);
+        for (int i = 0; i < r.Length; i++) Assert.True(Math.Abs(r.Data[i] - one.Data[i]) <= step * 1.001f, $"[{i}] float graph {r.Data[i]}, lowered {one.Data[i]}");
+    }
+}

@@ -185,6 +185,7 @@ public static class IntegerLowering
     {
         var x = ActivationDq(n.Input(0));
         var w = WeightDq(n.Input(1));
+        if (x is not null && w is null && n.OpType == "MatMul") return LowerActivationMatMul(rw, n, x);
         if (x is null || w is null) return false;
         var wt = w.W.Initializer!;
         int channels;
@@ -424,5 +425,19 @@ public static class IntegerLowering
         for (int c = 0; c < channels; c++)
             b[c] = (float)((long)q[c] - z[z.Length == 1 ? 0 : c]) * st.Data[st.Length == 1 ? 0 : c];
         return (add, rw.AddInitializer(other.Name + "_float", new Tensor<float>(b, [channels])));
+    }
+
+    /// <summary>
+    /// MatMul of two computed 8-bit activations (DQ(a) · DQ(b) → Q), as attention's
+    /// Q·Kᵀ and P·V: one integer MatMulAct node.
+    /// </summary>
+    private static bool LowerActivationMatMul(GraphRewriter rw, Node n, QuantInput a)
+    {
+        var b = ActivationDq(n.Input(1));
+        if (b is null) return false;
+        var q = QuantizeAfter(rw.Graph, n.Output(0)!, allowActivation: false);
+        if (q is null) return false;
+        Replace(rw, n, "MatMulAct", [a.X, a.Scale, a.ZeroPoint, b.X, b.Scale, b.ZeroPoint, q.Scale, q.ZeroPoint], [], q.Target);
+        return true;
     }
 }

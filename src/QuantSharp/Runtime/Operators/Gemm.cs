@@ -147,7 +147,7 @@ public sealed class MatMulKernel : OpKernel
         }
     }
 
-    private static int[] BroadcastStrides(int[] shape, int[] batch, int matrixSize)
+    internal static int[] BroadcastStrides(int[] shape, int[] batch, int matrixSize)
     {
         // Stride per output batch axis; 0 where the operand has no such axis or size 1 (broadcast).
         var s = new int[batch.Length];
@@ -160,9 +160,9 @@ public sealed class MatMulKernel : OpKernel
         return s;
     }
 
-    private sealed record MatMulPlan(int M, int N, int K, int[] ABatch, int[] BBatch, int[] Batch, int[] OutputShape);
+    internal sealed record MatMulPlan(int M, int N, int K, int[] ABatch, int[] BBatch, int[] Batch, int[] OutputShape);
 
-    private static MatMulPlan Plan(int[] a, int[] b)
+    internal static MatMulPlan Plan(int[] a, int[] b)
     {
         if (a.Length == 0 || b.Length == 0) throw new QuantSharpException("MatMul operands must have rank >= 1");
         int m = a.Length == 1 ? 1 : a[^2], k = a[^1];
