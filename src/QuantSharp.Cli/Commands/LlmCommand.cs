@@ -14,9 +14,10 @@ public sealed class LlmCommand : Command
     public override string Usage =>
         "llm inspect MODEL [--type T] [--json]\n" +
         "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
-        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]";
+        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--reference FP32MODEL] [--json]\n" +
+        "       quantsharp llm quantize MODEL -o OUT.gguf --type T [--method rtn|gptq|awq|imatrix] [--calib FILE] [--keep PATTERN=TYPE ...]";
     public override string Details =>
-        "MODEL is a llama2.c checkpoint (legacy or version-1 layout), read through a memory map.\n" +
+        "MODEL is a llama2.c checkpoint (legacy or version-1 layout, read through a memory map) or a GGUF file (its own tokenizer).\n" +
         "--tokenizer defaults to tokenizer.bin beside the model. --type converts every weight matrix (embedding and\n" +
         $"classifier included; RMSNorm stays fp32) by round to nearest: {string.Join(", ", WeightFormats.Names)}.\n" +
         "perplexity without --ctx uses the stories260K reference protocol (paragraphs split on blank lines, each\n" +
@@ -39,7 +40,9 @@ public sealed class LlmCommand : Command
         new("--type", null, true, false, "weight format: " + string.Join("|", WeightFormats.Names), "TYPE"),
         new("--threads", null, true, false, "worker threads (default: all cores)", "N"),
         new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
-        new("--json", null, false, false, "print one JSON object (inspect, perplexity)"),
+        new("--json", null, false, false, "print one JSON object (inspect, perplexity, quantize)"),
+        new("--reference", null, true, false, "perplexity: FP32 model to compare against (KL divergence, same top token)", "FILE"),
+        .. LlmQuantizeCommand.Options,
     ];
 
     public override int Execute(CliArguments args, CliContext ctx)
@@ -53,6 +56,7 @@ public sealed class LlmCommand : Command
             "inspect" => Inspect(model, args, ctx),
             "generate" => Generate(model, args, ctx),
             "perplexity" => Perplexity(model, args, ctx),
+            "quantize" => LlmQuantizeCommand.Run(model, args, ctx),
             _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity)"),
         };
     }
@@ -65,6 +69,12 @@ public sealed class LlmCommand : Command
     }
 
     private static LlamaWeights Convert(LlamaWeights w, string type) => type == "f32" ? w : WeightFormats.QuantizeModel(w, type);
+
+    internal static Llama2cTokenizer Tokenizer(string model, CliArguments args, LlmModelFile file)
+    {
+        if (args.Value("--tokenizer") is null && file.Tokenizer is not null) return file.Tokenizer;
+        return Tokenizer(model, args, file.Weights.Config);
+    }
 
     private static Llama2cTokenizer Tokenizer(string model, CliArguments args, LlamaConfig c)
     {
@@ -85,7 +95,7 @@ public sealed class LlmCommand : Command
 
     private static int Inspect(string model, CliArguments args, CliContext ctx)
     {
-        using var ck = Llama2cCheckpoint.Open(model);
+        using var ck = LlmModelFile.Open(model);
         string type = TypeOf(args);
         var w = Convert(ck.Weights, type);
         var c = w.Config;
@@ -98,7 +108,7 @@ public sealed class LlmCommand : Command
             {
                 jw.WriteStartObject();
                 jw.WriteString("path", model);
-                jw.WriteString("layout", ck.Layout.ToString());
+                jw.WriteString("layout", ck.Format);
                 jw.WriteNumber("file_bytes", ck.FileBytes);
                 jw.WriteStartObject("config");
                 jw.WriteNumber("dim", c.Dim);
@@ -132,7 +142,7 @@ public sealed class LlmCommand : Command
             ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
             return Program.ExitOk;
         }
-        ctx.Out.WriteLine($"{model}: llama2.c {ck.Layout} checkpoint, {ck.FileBytes:N0} bytes");
+        ctx.Out.WriteLine($"{model}: {ck.Format}, {ck.FileBytes:N0} bytes");
         ctx.Out.WriteLine($"dim={c.Dim} hidden_dim={c.HiddenDim} n_layers={c.Layers} n_heads={c.Heads} n_kv_heads={c.KvHeads} vocab_size={c.VocabSize} seq_len={c.SeqLen} classifier={(c.SharedClassifier ? "shared" : "separate")}");
         ctx.Out.WriteLine();
         int nameW = Math.Max(4, table.Max(t => t.Name.Length));
@@ -155,8 +165,8 @@ public sealed class LlmCommand : Command
         ulong seed = 42;
         if (seedText is not null && !ulong.TryParse(seedText, NumberStyles.Integer, CultureInfo.InvariantCulture, out seed))
             throw new UsageException($"option --seed must be a non-negative integer, got '{seedText}'");
-        using var ck = Llama2cCheckpoint.Open(model);
-        var tok = Tokenizer(model, args, ck.Weights.Config);
+        using var ck = LlmModelFile.Open(model);
+        var tok = Tokenizer(model, args, ck);
         var dec = new LlamaDecoder(Convert(ck.Weights, TypeOf(args)), args.Int("--threads", 0, 0, 1024));
         var sw = Stopwatch.StartNew();
         int pieces = 0;
@@ -177,9 +187,9 @@ public sealed class LlmCommand : Command
         if (!File.Exists(text)) throw new QuantSharpException($"{text}: text file not found");
         string type = TypeOf(args);
         int threads = args.Int("--threads", 0, 0, 1024);
-        using var ck = Llama2cCheckpoint.Open(model);
+        using var ck = LlmModelFile.Open(model);
         var c = ck.Weights.Config;
-        var tok = Tokenizer(model, args, c);
+        var tok = Tokenizer(model, args, ck);
         string content = File.ReadAllText(text);
         bool llamaCpp = args.Has("--ctx");
         int window = llamaCpp ? args.Int("--ctx", 0, 4, c.SeqLen) : c.SeqLen;
@@ -187,7 +197,11 @@ public sealed class LlmCommand : Command
         if (args.Has("--windows")) windows = windows.Take(args.Int("--windows", 0, 1, int.MaxValue)).ToList();
         var w = Convert(ck.Weights, type);
         var sw = Stopwatch.StartNew();
-        var res = type == "f32" || args.Flag("--no-kl") ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(ck.Weights, w, windows, threads);
+        using var refFile = args.Value("--reference") is string refPath ? LlmModelFile.Open(refPath) : null;
+        if (refFile is not null && refFile.Weights.Config with { SharedClassifier = c.SharedClassifier } != c)
+            throw new QuantSharpException($"{refFile.Path}: the reference model's shape differs from {model}'s");
+        var reference = refFile?.Weights ?? (type == "f32" || args.Flag("--no-kl") ? null : ck.Weights);
+        var res = reference is null ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(reference, w, windows, threads);
         double secs = sw.Elapsed.TotalSeconds;
         long bytes = w.TotalBytes;
         double bpw = bytes * 8.0 / w.ParameterCount;
