@@ -5,6 +5,13 @@ public sealed record AwqOptions
 {
     /// <summary>α is searched on the grid 0, 1/Grid, …, 1.</summary>
     public int Grid { get; init; } = 20;
+
+    /// <summary>
+    /// AWQ's weight clipping, done after the scale search as in the paper: in the final rounding each group's range is
+    /// searched to minimise Σ_c E[x_c²]·(w − q(w))² on the scaled inputs (importance Σx²/s²). The α search itself uses
+    /// plain min/max rounding. Off: plain rounding throughout.
+    /// </summary>
+    public bool ClipSearch { get; init; } = true;
 }
 
 /// <summary>The α chosen for one scaled input and the calibration output error it gives (Σ over the site's matrices).</summary>
@@ -37,9 +44,18 @@ public static class Awq
     /// </summary>
     public static (LlamaWeights Weights, IReadOnlyList<AwqSite> Sites) Apply(LlamaWeights w, CalibrationData calib, Func<WeightMatrix, string> typeOf, AwqOptions? options = null)
     {
+        var (weights, sites, _) = ApplyWithScales(w, calib, typeOf, options);
+        return (weights, sites);
+    }
+
+    /// <summary>As <see cref="Apply"/>, plus the column scale s of every scaled matrix (keyed by the original matrix).</summary>
+    public static (LlamaWeights Weights, IReadOnlyList<AwqSite> Sites, IReadOnlyDictionary<WeightMatrix, float[]> Scales) ApplyWithScales(
+        LlamaWeights w, CalibrationData calib, Func<WeightMatrix, string> typeOf, AwqOptions? options = null)
+    {
         options ??= new AwqOptions();
         var c = w.Config;
         var sites = new List<AwqSite>();
+        var scales = new Dictionary<WeightMatrix, float[]>();
         var layers = new LlamaLayer[c.Layers];
         for (int li = 0; li < c.Layers; li++)
         {
@@ -53,6 +69,7 @@ public static class Awq
             // Attention input: Wq, Wk, Wv ← attention RMSNorm.
             var sA = Search($"blk.{li}.attn_qkv", [(q, l.Wq), (k, l.Wk), (v, l.Wv)], Need(calib, l.Wq), typeOf, null, options, sites);
             ScaleColumns(q, l.Wq.Cols, sA); ScaleColumns(k, l.Wk.Cols, sA); ScaleColumns(v, l.Wv.Cols, sA);
+            scales[l.Wq] = scales[l.Wk] = scales[l.Wv] = sA;
             for (int i = 0; i < rmsAtt.Length; i++) rmsAtt[i] /= sA[i];
 
             // Attention output: Wo ← rows of Wv, one scale per KV channel.
@@ -60,17 +77,20 @@ public static class Awq
             int[] tie = Enumerable.Range(0, c.Dim).Select(col => (col / hs / kvMul) * hs + col % hs).ToArray();
             var sO = Search($"blk.{li}.attn_output", [(o, l.Wo)], Need(calib, l.Wo), typeOf, tie, options, sites);
             ScaleColumns(o, l.Wo.Cols, sO);
+            scales[l.Wo] = sO;
             for (int col = 0; col < c.Dim; col++)
                 if (col % (hs * kvMul) < hs) ScaleRow(v, l.Wv.Cols, tie[col], 1f / sO[col]);
 
             // FFN input: W1, W3 ← FFN RMSNorm.
             var sF = Search($"blk.{li}.ffn_gate_up", [(w1, l.W1), (w3, l.W3)], Need(calib, l.W1), typeOf, null, options, sites);
             ScaleColumns(w1, l.W1.Cols, sF); ScaleColumns(w3, l.W3.Cols, sF);
+            scales[l.W1] = scales[l.W3] = sF;
             for (int i = 0; i < rmsFfn.Length; i++) rmsFfn[i] /= sF[i];
 
             // FFN down: W2 ← rows of W3.
             var sD = Search($"blk.{li}.ffn_down", [(w2, l.W2)], Need(calib, l.W2), typeOf, null, options, sites);
             ScaleColumns(w2, l.W2.Cols, sD);
+            scales[l.W2] = sD;
             for (int r = 0; r < l.W3.Rows; r++) ScaleRow(w3, l.W3.Cols, r, 1f / sD[r]);
 
             layers[li] = new LlamaLayer(rmsAtt, F(l.Wq, q), F(l.Wk, k), F(l.Wv, v), F(l.Wo, o), rmsFfn, F(l.W1, w1), F(l.W2, w2), F(l.W3, w3));
@@ -82,10 +102,11 @@ public static class Awq
             var cv = MatrixQuantizers.Values(cls);
             var sC = Search("output", [(cv, cls)], Need(calib, cls), typeOf, null, options, sites);
             ScaleColumns(cv, cls.Cols, sC);
+            scales[cls] = sC;
             for (int i = 0; i < rmsFinal.Length; i++) rmsFinal[i] /= sC[i];
             cls = F(cls, cv);
         }
-        return (w with { Layers = layers, RmsFinal = rmsFinal, Classifier = cls }, sites);
+        return (w with { Layers = layers, RmsFinal = rmsFinal, Classifier = cls }, sites, scales);
     }
 
     private static InputStats Need(CalibrationData calib, WeightMatrix m) => calib.For(m) ?? throw new QuantSharpException($"{m.Name}: no calibration statistics");
@@ -135,7 +156,7 @@ public static class Awq
             double alpha = (double)gi / o.Grid;
             var s = Scales(st, alpha, tie);
             double err = 0;
-            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st);
+            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st, clipSearch: false);
             if (gi == 0) rtn = err;
             if (err < best)
             {
@@ -149,13 +170,13 @@ public static class Awq
     }
 
     /// <summary>Σ_rows Δ·XtX·Δᵀ for Δ = Q(W·diag(s))·diag(1/s) − W.</summary>
-    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st)
+    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st, bool clipSearch)
     {
         if (type == "f32") return 0;
         int rows = m.Rows, cols = m.Cols;
         var scaled = new float[values.Length];
         for (int i = 0; i < values.Length; i++) scaled[i] = values[i] * s[i % cols];
-        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type);
+        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type, clipSearch ? ScaledImportance(st, s) : default);
         var row = new float[cols];
         var delta = new double[cols];
         double e = 0;
@@ -166,6 +187,14 @@ public static class Awq
             e += QuadraticForm(delta, st.XtX, cols);
         }
         return e;
+    }
+
+    /// <summary>Σx²/s² per column: the importance of the scaled matrix's input x/s.</summary>
+    public static float[] ScaledImportance(InputStats st, float[] s)
+    {
+        var imp = st.Importance();
+        for (int c = 0; c < imp.Length; c++) imp[c] /= s[c] * s[c];
+        return imp;
     }
 
     /// <summary>δᵀ·A·δ for a row-major n×n A.</summary>

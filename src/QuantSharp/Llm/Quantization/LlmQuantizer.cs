@@ -104,9 +104,10 @@ public static class LlmQuantizer
         var typeOf = names.ToDictionary(n => n.Matrix, n => TypeFor(n.Name, o));
         var source = fp32;
         IReadOnlyList<AwqSite> sites = [];
+        IReadOnlyDictionary<WeightMatrix, float[]> awqScales = new Dictionary<WeightMatrix, float[]>();
         if (o.Method == QuantMethod.Awq)
         {
-            (source, sites) = Awq.Apply(fp32, calib!, m => typeOf[m], o.Awq);
+            (source, sites, awqScales) = Awq.ApplyWithScales(fp32, calib!, m => typeOf[m], o.Awq);
         }
         var srcNames = Names(source);
         var result = new Dictionary<WeightMatrix, WeightMatrix>();
@@ -123,6 +124,8 @@ public static class LlmQuantizer
                 (_, _) when type == "f32" => m,
                 (QuantMethod.Gptq, not null) => Gptq.Quantize(m.Name, m.Rows, m.Cols, values, type, stats.Hessian(), o.Gptq, o.Threads),
                 (QuantMethod.Imatrix, not null) => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type, stats.Importance()),
+                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type,
+                    awqScales.TryGetValue(original, out var s) ? Awq.ScaledImportance(stats, s) : stats.Importance()),
                 _ => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type),
             };
             result[m] = q;
