@@ -108,7 +108,7 @@ public sealed class LlmCommand : Command
             {
                 jw.WriteStartObject();
                 jw.WriteString("path", model);
-                jw.WriteString("layout", ck.Format);
+                jw.WriteString("layout", ck.Layout);
                 jw.WriteNumber("file_bytes", ck.FileBytes);
                 jw.WriteStartObject("config");
                 jw.WriteNumber("dim", c.Dim);

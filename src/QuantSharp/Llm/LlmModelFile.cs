@@ -22,6 +22,9 @@ public sealed class LlmModelFile : IDisposable
     }
 
     public string Path { get; }
+    /// <summary>"Legacy" or "Version1" (llama2.c layouts) or "GGUF".</summary>
+    public string Layout => _checkpoint?.Layout.ToString() ?? "GGUF";
+
     /// <summary>"llama2.c Legacy", "llama2.c Version1" or "GGUF v3".</summary>
     public string Format { get; }
     public long FileBytes { get; }
