@@ -206,6 +206,8 @@ public sealed class LlmCommand : Command
         long bytes = w.TotalBytes;
         double bpw = bytes * 8.0 / w.ParameterCount;
         string protocol = llamaCpp ? $"llama.cpp ctx={window}" : $"paragraphs window={window}";
+        // A quantized GGUF evaluated as stored is labelled with the type and method it was written with.
+        if (!args.Has("--type") && ck.Quantization is not null) type = ck.Quantization;
         if (args.Flag("--json"))
         {
             var ms = new MemoryStream();

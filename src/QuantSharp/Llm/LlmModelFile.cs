@@ -29,6 +29,9 @@ public sealed class LlmModelFile : IDisposable
     public string Format { get; }
     public long FileBytes { get; }
     public LlamaWeights Weights { get; }
+    /// <summary>"type (method)" of a GGUF written by `llm quantize`, else null.</summary>
+    public string? Quantization { get; private init; }
+
     /// <summary>The tokenizer stored in the file (GGUF), else null.</summary>
     public Llama2cTokenizer? Tokenizer { get; }
 
@@ -48,7 +51,9 @@ public sealed class LlmModelFile : IDisposable
             using var f = GgufFile.Open(path);
             var w = GgufLlama.LoadWeights(f, keepBlocks: true);
             var tok = f.Has("tokenizer.ggml.model") ? GgufLlama.LoadTokenizer(f) : null;
-            return new LlmModelFile(path, $"GGUF v{f.Version}", f.FileBytes, w, tok, null);
+            string? q = f.Has("quantsharp.quantization.type") && f.Has("quantsharp.quantization.method")
+                ? $"{f.GetString("quantsharp.quantization.type")} ({f.GetString("quantsharp.quantization.method")})" : null;
+            return new LlmModelFile(path, $"GGUF v{f.Version}", f.FileBytes, w, tok, null) { Quantization = q };
         }
         var ck = Llama2cCheckpoint.Open(path);
         return new LlmModelFile(path, $"llama2.c {ck.Layout}", ck.FileBytes, ck.Weights, null, ck);

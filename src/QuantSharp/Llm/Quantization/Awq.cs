@@ -189,6 +189,22 @@ public static class Awq
         return e;
     }
 
+    /// <summary>Σ_rows Δ·XtX·Δᵀ with Δ = Q·diag(1/s) − W for a quantized scaled matrix Q and the scaled FP32 values W·diag(s).</summary>
+    public static double UnscaledError(WeightMatrix quantized, float[] scaledValues, float[] s, InputStats st)
+    {
+        int cols = quantized.Cols;
+        var row = new float[cols];
+        var delta = new double[cols];
+        double e = 0;
+        for (int r = 0; r < quantized.Rows; r++)
+        {
+            quantized.DequantizeRow(r, row);
+            for (int c = 0; c < cols; c++) delta[c] = (row[c] - scaledValues[r * cols + c]) / s[c];
+            e += QuadraticForm(delta, st.XtX, cols);
+        }
+        return e;
+    }
+
     /// <summary>Σx²/s² per column: the importance of the scaled matrix's input x/s.</summary>
     public static float[] ScaledImportance(InputStats st, float[] s)
     {

@@ -92,6 +92,20 @@ public static class LlmQuantizer
     }
 
     /// <summary>
+    /// AWQ's final rounding of a scaled matrix: the importance-weighted range search (clipping) and plain rounding are
+    /// both tried, and the one with the smaller output error on the calibration inputs, Σ_rows Δ·XtX·Δᵀ with
+    /// Δ = Q(W·diag(s))·diag(1/s) − W, is kept (the diagonal importance ignores cross-channel correlations, so clipping
+    /// can lose on the full objective).
+    /// </summary>
+    private static WeightMatrix AwqClipped(WeightMatrix scaled, float[] values, string type, InputStats stats, float[]? s)
+    {
+        s ??= Enumerable.Repeat(1f, scaled.Cols).ToArray();
+        var clipped = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type, Awq.ScaledImportance(stats, s));
+        var plain = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type);
+        return Awq.UnscaledError(clipped, values, s, stats) <= Awq.UnscaledError(plain, values, s, stats) ? clipped : plain;
+    }
+
+    /// <summary>
     /// Quantizes <paramref name="fp32"/>. GPTQ, AWQ and imatrix need <paramref name="calib"/> (statistics of the FP32
     /// model, <see cref="Calibrator.Collect"/>); a matrix without statistics (the token embedding when the classifier
     /// is separate) falls back to round to nearest. RMSNorm vectors stay FP32 (AWQ rescales them).
@@ -124,8 +138,7 @@ public static class LlmQuantizer
                 (_, _) when type == "f32" => m,
                 (QuantMethod.Gptq, not null) => Gptq.Quantize(m.Name, m.Rows, m.Cols, values, type, stats.Hessian(), o.Gptq, o.Threads),
                 (QuantMethod.Imatrix, not null) => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type, stats.Importance()),
-                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type,
-                    awqScales.TryGetValue(original, out var s) ? Awq.ScaledImportance(stats, s) : stats.Importance()),
+                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => AwqClipped(m, values, type, stats, awqScales.TryGetValue(original, out var s) ? s : null),
                 _ => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type),
             };
             result[m] = q;
