@@ -85,10 +85,12 @@ public class QuantTableTests(ITestOutputHelper output)
         var formats = Environment.GetEnvironmentVariable("QUANTSHARP_LLM_FORMATS") is { Length: > 0 } fs ? fs.Split(',') : Formats;
         var methods = Environment.GetEnvironmentVariable("QUANTSHARP_LLM_METHODS") is { Length: > 0 } ms
             ? ms.Split(',').Select(x => Enum.Parse<QuantMethod>(x, true)).ToArray() : Methods;
+        // QUANTSHARP_LLM_AWQ_CLIP=0: AWQ without its clipping step (ablation).
+        var awq = new AwqOptions { ClipSearch = Environment.GetEnvironmentVariable("QUANTSHARP_LLM_AWQ_CLIP") != "0" };
         foreach (var f in formats)
             foreach (var m in methods)
             {
-                var q = LlmQuantizer.Quantize(fp32, new LlmQuantizeOptions { Type = f, Method = m, Threads = 2 }, calib);
+                var q = LlmQuantizer.Quantize(fp32, new LlmQuantizeOptions { Type = f, Method = m, Threads = 2, Awq = awq }, calib);
                 var r = reference.Evaluate(q.Weights, 2);
                 results[(f, m)] = r;
                 long bytes = q.Weights.TotalBytes;
