@@ -22,13 +22,15 @@ public sealed class BenchCommand : Command
     public override string Summary => "time a float model against its quantized (integer-executed) version";
     public override string Usage =>
         "bench MODEL [--quantized Q.onnx | --calib SPEC [--scale S] [--mean M] [--std S]] [--batch B] [--threads T]\n" +
-        "                  [--iterations N] [--warmup W] [--qdq] [--fixed-point] [--json]";
+        "                  [--iterations N] [--warmup W] [--qdq] [--fixed-point] [--profile] [--json]";
     public override string Details =>
         "Without --quantized the model is quantized first (static INT8 QDQ: uint8 activations, int8 per-channel\n" +
         "weights), calibrated on --calib SPEC with the preprocessing flags, or on random normal inputs without it.\n" +
         "Every iteration runs each variant once on the same input, in turn. Latency is per batch of model execution;\n" +
         "throughput is samples per second at the p50 latency. --qdq also times the quantized model without integer\n" +
-        "lowering (dequantize → float op → quantize), --fixed-point uses integer-only requantization.";
+        "lowering (dequantize → float op → quantize), --fixed-point uses integer-only requantization.\n" +
+        "--profile also reports, per variant, the mean time per run spent in each operator type (integer operators\n" +
+        "are prefixed 'int.'), measured around every node's kernel over the timed iterations.";
 
     public override IReadOnlyList<OptionSpec> Options { get; } =
     [
@@ -42,10 +44,11 @@ public sealed class BenchCommand : Command
         new("--warmup", null, true, false, "untimed iterations first (default 3)", "W"),
         new("--qdq", null, false, false, "also time the quantized model without integer lowering"),
         new("--fixed-point", null, false, false, "integer-only fixed-point requantization"),
+        new("--profile", null, false, false, "report time per operator type for each variant"),
         new("--json", null, false, false, "print one JSON object with the results"),
     ];
 
-    private sealed record Variant(string Name, InferenceSession Session, List<double> Ms);
+    private sealed record Variant(string Name, InferenceSession Session, List<double> Ms, OpProfile? Profile);
 
     public override int Execute(CliArguments args, CliContext ctx)
     {
@@ -56,6 +59,7 @@ public sealed class BenchCommand : Command
         int warmup = args.Int("--warmup", 3, 0, 1 << 20);
         int samples = args.Int("--samples", 256, 1, int.MaxValue);
         bool json = args.Flag("--json");
+        bool profile = args.Flag("--profile");
         var model = ModelFiles.Load(modelPath);
         var input = model.Graph.RuntimeInputs.SingleOrDefault()
             ?? throw new UsageException($"'bench' needs a model with one input; {modelPath} has {model.Graph.RuntimeInputs.Count()}");
@@ -94,27 +98,26 @@ public sealed class BenchCommand : Command
         double quantizeSeconds = sw.Elapsed.TotalSeconds;
 
         var mode = args.Flag("--fixed-point") ? RequantizationMode.FixedPoint : RequantizationMode.Float;
+        Variant Make(string name, Model m, IntegerExecutionOptions integer)
+        {
+            var p = profile ? new OpProfile(m) : null;
+            var options = new SessionOptions { IntraOpThreads = threads, IntegerExecution = integer };
+            if (p is not null) options = options with { Registry = p.Registry };
+            return new Variant(name, new InferenceSession(m, options), [], p);
+        }
         var variants = new List<Variant>
         {
-            new("fp32", new InferenceSession(model, new SessionOptions { IntraOpThreads = threads }), []),
-            new("int8", new InferenceSession(quantized, new SessionOptions
-            {
-                IntraOpThreads = threads,
-                IntegerExecution = new IntegerExecutionOptions { Requantization = mode },
-            }), []),
+            Make("fp32", model, new IntegerExecutionOptions()),
+            Make("int8", quantized, new IntegerExecutionOptions { Requantization = mode }),
         };
-        if (args.Flag("--qdq"))
-            variants.Add(new("qdq-float", new InferenceSession(quantized, new SessionOptions
-            {
-                IntraOpThreads = threads,
-                IntegerExecution = new IntegerExecutionOptions { Enabled = false },
-            }), []));
+        if (args.Flag("--qdq")) variants.Add(Make("qdq-float", quantized, new IntegerExecutionOptions { Enabled = false }));
         int integerNodes = variants[1].Session.Model.Graph.Nodes.Count(n => n.Domain == IntegerLowering.Domain);
         var x = RandomNormal(rng, shape);
         var feeds = new Dictionary<string, Tensor> { [input.Name] = x };
 
         for (int i = 0; i < warmup; i++)
             foreach (var v in variants) v.Session.Run(feeds);
+        foreach (var v in variants) v.Profile?.Reset();
         for (int i = 0; i < iterations; i++)
             foreach (var v in variants)
             {
@@ -157,6 +160,12 @@ public sealed class BenchCommand : Command
                     j.WriteNumber("mean_ms", Math.Round(v.Ms.Average(), 4));
                     j.WriteNumber("throughput", Math.Round(shape[0] * 1000.0 / p50, 2));
                     j.WriteNumber("speedup_vs_fp32", Math.Round(fp32P50 / p50, 3));
+                    if (v.Profile is { } prof)
+                    {
+                        j.WriteStartObject("profile_ms_per_run");
+                        foreach (var (op, opMs, _) in prof.PerRun(iterations)) j.WriteNumber(op, Math.Round(opMs, 4));
+                        j.WriteEndObject();
+                    }
                     j.WriteEndObject();
                 }
                 j.WriteEndArray();
@@ -168,13 +177,25 @@ public sealed class BenchCommand : Command
         var inv = CultureInfo.InvariantCulture;
         ctx.Out.WriteLine($"model:       {modelPath}");
         ctx.Out.WriteLine($"quantized:   {source}{(args.Value("--quantized") is null ? string.Format(inv, " in {0:F1} s", quantizeSeconds) : "")}");
-        ctx.Out.WriteLine($"integer:     {integerNodes} integer nodes, {mode} requantization");
+        ctx.Out.WriteLine($"integer:     {integerNodes} integer nodes, {mode} requantization, int8 GEMM kernel {QuantSharp.Runtime.Kernels.Simd.Int8Gemm.Default.Name}");
         ctx.Out.WriteLine($"batch:       {shape[0]}, threads {threads}, {iterations} iterations each (interleaved), load average {load}");
         foreach (var v in variants)
         {
             double p50 = P(v.Ms, 0.5);
             ctx.Out.WriteLine(string.Format(inv, "{0,-12} p50 {1,9:F3} ms  p90 {2,9:F3} ms  {3,10:F1} samples/s  speed-up {4:F2}x",
                 v.Name + ":", p50, P(v.Ms, 0.9), shape[0] * 1000.0 / p50, fp32P50 / p50));
+        }
+        foreach (var v in variants)
+        {
+            if (v.Profile is not { } prof) continue;
+            var rows = prof.PerRun(iterations);
+            double total = rows.Sum(r => r.Ms);
+            ctx.Out.WriteLine($"profile {v.Name} (mean ms per run, by operator type):");
+            foreach (var (op, ms, nodes) in rows)
+                ctx.Out.WriteLine(string.Format(inv, "  {0,-28} {1,9:F3} ms  {2,5:F1} %  ({3} nodes)", op, ms, 100 * ms / Math.Max(total, 1e-12), nodes));
+            ctx.Out.WriteLine($"  slowest nodes of {v.Name}:");
+            foreach (var (node, op, shapes, ms) in prof.Nodes(iterations, 12))
+                ctx.Out.WriteLine(string.Format(inv, "    {0,9:F3} ms  {1,-18} {2,-24} {3}", ms, op, node, shapes));
         }
         return Program.ExitOk;
     }
@@ -199,5 +220,83 @@ public sealed class BenchCommand : Command
         for (int i = 0; i < t.Length; i++)
             t.Data[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
         return t;
+    }
+
+    /// <summary>
+    /// Per-operator-type timing: a registry whose kernels wrap the default registry's kernel for the node and add the
+    /// wall time of every Compute call to their operator type's total (kernels run one at a time, so the totals of a
+    /// run add up to its node time).
+    /// </summary>
+    private sealed class OpProfile
+    {
+        private readonly Dictionary<string, long> _ticks = new();
+        private readonly Dictionary<string, int> _nodes = new();
+        private readonly List<Timed> _kernels = [];
+
+        public OperatorRegistry Registry { get; } = new();
+
+        public OpProfile(Model model)
+        {
+            foreach (var (domain, op) in OperatorRegistry.Default.Operators.ToArray())
+                Registry.Register(domain, op, 1, int.MaxValue, () => new Timed(this, model));
+        }
+
+        public void Reset()
+        {
+            foreach (var k in _ticks.Keys.ToArray()) _ticks[k] = 0;
+            foreach (var k in _kernels) k.Ticks = 0;
+        }
+
+        /// <summary>The slowest nodes: (name, operator type, input shape → output shape, mean ms per run).</summary>
+        public List<(string Node, string Op, string Shapes, double Ms)> Nodes(int runs, int count) =>
+            _kernels.OrderByDescending(k => k.Ticks).Take(count)
+                .Select(k => (k.Node.Name, k.Key, k.Shapes, k.Ticks * 1000.0 / Stopwatch.Frequency / Math.Max(runs, 1))).ToList();
+
+        /// <summary>(operator type, mean ms per run, node count), largest first.</summary>
+        public List<(string Op, double Ms, int Nodes)> PerRun(int runs) =>
+            _ticks.Select(kv => (kv.Key, kv.Value * 1000.0 / Stopwatch.Frequency / Math.Max(runs, 1), _nodes[kv.Key]))
+                .OrderByDescending(r => r.Item2).ToList();
+
+        private string Register(Node node)
+        {
+            string key = node.Domain.Length == 0 ? node.OpType : node.Domain == IntegerLowering.Domain ? "int." + node.OpType : node.Domain + "." + node.OpType;
+            _ticks.TryAdd(key, 0);
+            _nodes[key] = _nodes.GetValueOrDefault(key) + 1;
+            return key;
+        }
+
+        private sealed class Timed(OpProfile owner, Model model) : OpKernel
+        {
+            private OpKernel? _inner;
+            public string Key { get; private set; } = "";
+            public long Ticks { get; set; }
+            public string Shapes { get; private set; } = "";
+
+            private OpKernel Inner(Node node) => _inner ??= OperatorRegistry.Default.TryCreate(model, node)
+                ?? throw new QuantSharpException($"no kernel for node {node.Describe()}");
+
+            public override void Initialize(KernelInitContext ctx)
+            {
+                Key = owner.Register(ctx.Node);
+                owner._kernels.Add(this);
+                Inner(ctx.Node).Initialize(ctx);
+            }
+
+            public override void Compute(KernelContext ctx)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                _inner!.Compute(ctx);
+                long dt = Stopwatch.GetTimestamp() - t0;
+                owner._ticks[Key] += dt;
+                Ticks += dt;
+                if (Shapes.Length == 0 && ctx.InputCount > 0)
+                    Shapes = string.Join(", ", Enumerable.Range(0, ctx.InputCount).Select(ctx.OptionalInput)
+                        .Where(t => t is { Rank: > 1 }).Select(t => t!.ToString()))
+                        + (Node.GetInt("group", 1) is > 1 and var g ? $" group {g}" : "")
+                        + (Node.Attribute("strides") is { } st ? $" strides {string.Join("x", st.Ints)}" : "");
+            }
+
+            public override void InferTypes(TypeInferenceContext ctx) => Inner(ctx.Node).InferTypes(ctx);
+        }
     }
 }

@@ -6,19 +6,22 @@ using QuantSharp.Llm.Formats;
 
 namespace QuantSharp.Cli.Commands;
 
-/// <summary>`quantsharp llm inspect|generate|perplexity MODEL …`: llama2.c language models.</summary>
+/// <summary>`quantsharp llm inspect|generate|perplexity MODEL …`: Llama and GPT-2 language models (llama2.c, GGUF, Hugging Face, synthetic).</summary>
 public sealed class LlmCommand : Command
 {
     public override string Name => "llm";
-    public override string Summary => "language models (llama2.c checkpoints): inspect, generate text, measure perplexity";
+    public override string Summary => "language models (llama2.c, GGUF, Hugging Face Llama/GPT-2): inspect, generate text, measure perplexity";
     public override string Usage =>
-        "llm inspect MODEL [--type T] [--json]\n" +
+        "llm inspect MODEL|--synthetic NAME [--type T] [--json]\n" +
         "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
         "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--reference FP32MODEL] [--json]\n" +
         "       quantsharp llm quantize MODEL -o OUT.gguf --type T [--method rtn|gptq|awq|imatrix] [--calib FILE] [--keep PATTERN=TYPE ...]";
     public override string Details =>
-        "MODEL is a llama2.c checkpoint (legacy or version-1 layout, read through a memory map) or a GGUF file (its own tokenizer).\n" +
-        "--tokenizer defaults to tokenizer.bin beside the model. --type converts every weight matrix (embedding and\n" +
+        "MODEL is a llama2.c checkpoint (legacy or version-1 layout), a .gguf file (llama), or a Hugging Face directory\n" +
+        "(config.json + *.safetensors, Llama or GPT-2), read through memory maps. --synthetic gpt2-124m instead builds random\n" +
+        "weights of that model's exact shapes directly in --type (for footprint and speed measurements).\n" +
+        "--tokenizer defaults to tokenizer.bin beside a llama2.c model, the GGUF's own vocabulary, or the directory's\n" +
+        "tokenizer.json (or vocab.json + merges.txt). --type converts every weight matrix (embedding and\n" +
         $"classifier included; RMSNorm stays fp32) by round to nearest: {string.Join(", ", WeightFormats.Names)}.\n" +
         "perplexity without --ctx uses the stories260K reference protocol (paragraphs split on blank lines, each\n" +
         "[BOS]+BPE, concatenated, non-overlapping seq_len windows, tokens 1.. of each window scored); with --ctx N,\n" +
@@ -27,7 +30,8 @@ public sealed class LlmCommand : Command
 
     public override IReadOnlyList<OptionSpec> Options { get; } =
     [
-        new("--tokenizer", null, true, false, "llama2.c tokenizer.bin", "FILE"),
+        new("--tokenizer", null, true, false, "tokenizer.bin (llama2.c), tokenizer.json or vocab.json (Hugging Face)", "FILE"),
+        new("--synthetic", null, true, false, "random weights of a known model's shapes instead of MODEL: " + string.Join("|", CausalLmLoader.SyntheticNames), "NAME"),
         new("--prompt", "-p", true, false, "generate: prompt text", "TEXT"),
         new("-n", null, true, false, "generate: tokens to generate (default 256)", "N"),
         new("--temperature", "-t", true, false, "generate: sampling temperature, 0 = greedy (default 0.8)", "T"),
@@ -49,8 +53,10 @@ public sealed class LlmCommand : Command
     {
         if (args.Positionals.Count == 0) throw new UsageException("'llm' needs a subcommand: inspect, generate or perplexity (see 'quantsharp llm --help')");
         string sub = args.Positionals[0];
-        if (args.Positionals.Count != 2) throw new UsageException($"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
-        string model = args.Positionals[1];
+        bool synthetic = args.Has("--synthetic");
+        if (args.Positionals.Count != (synthetic ? 1 : 2))
+            throw new UsageException(synthetic ? $"'llm {sub} --synthetic NAME' takes no MODEL argument" : $"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
+        string model = synthetic ? "synthetic:" + args.Value("--synthetic") : args.Positionals[1];
         return sub switch
         {
             "inspect" => Inspect(model, args, ctx),
@@ -68,21 +74,26 @@ public sealed class LlmCommand : Command
         return t;
     }
 
-    private static LlamaWeights Convert(LlamaWeights w, string type) => type == "f32" ? w : WeightFormats.QuantizeModel(w, type);
+    private static ICausalLmWeights Convert(ICausalLmWeights w, string type) => type == "f32" ? w : w.MapMatrices(m => WeightFormats.Quantize(m, type));
 
-    internal static Llama2cTokenizer Tokenizer(string model, CliArguments args, LlmModelFile file)
+    /// <summary>The model of MODEL or --synthetic (a synthetic model is built directly in <paramref name="type"/>).</summary>
+    internal static LoadedCausalLm Open(string model, CliArguments args, string type)
     {
-        if (args.Value("--tokenizer") is null && file.Tokenizer is not null) return file.Tokenizer;
-        return Tokenizer(model, args, file.Weights.Config);
+        if (args.Value("--synthetic") is { } name)
+        {
+            if (!CausalLmLoader.SyntheticNames.Contains(name))
+                throw new UsageException($"option --synthetic: unknown model '{name}' (known: {string.Join(", ", CausalLmLoader.SyntheticNames)})");
+            return CausalLmLoader.Synthetic(name, type);
+        }
+        if (args.Value("--tokenizer") is { } tp && !File.Exists(tp)) throw new QuantSharpException($"{tp}: tokenizer file not found");
+        return CausalLmLoader.Open(model, args.Value("--tokenizer"));
     }
 
-    private static Llama2cTokenizer Tokenizer(string model, CliArguments args, LlamaConfig c)
-    {
-        string path = args.Value("--tokenizer") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(model)) ?? ".", "tokenizer.bin");
-        if (args.Value("--tokenizer") is null && !File.Exists(path))
-            throw new UsageException($"no --tokenizer given and no tokenizer.bin beside {model}");
-        return Llama2cTokenizer.Load(path, c.VocabSize);
-    }
+    /// <summary>The weights in <paramref name="type"/> (synthetic models already are).</summary>
+    private static ICausalLmWeights Converted(LoadedCausalLm m, CliArguments args, string type) => args.Has("--synthetic") ? m.Weights : Convert(m.Weights, type);
+
+    internal static ITextTokenizer Tokenizer(string model, LoadedCausalLm m) =>
+        m.Tokenizer ?? throw new UsageException($"no --tokenizer given and none found with {model} (tokenizer.bin beside a llama2.c model, tokenizer.json in a Hugging Face directory)");
 
     private static float Number(CliArguments args, string name, float fallback, float min, float max)
     {
@@ -95,12 +106,11 @@ public sealed class LlmCommand : Command
 
     private static int Inspect(string model, CliArguments args, CliContext ctx)
     {
-        using var ck = LlmModelFile.Open(model);
         string type = TypeOf(args);
-        var w = Convert(ck.Weights, type);
-        var c = w.Config;
+        using var m = Open(model, args, type);
+        var w = Converted(m, args, type);
         var table = w.TensorTable();
-        long total = table.Sum(t => t.Bytes), pars = w.ParameterCount;
+        long total = table.Sum(t => t.Bytes), pars = w.ParameterCount();
         if (args.Flag("--json"))
         {
             var ms = new MemoryStream();
@@ -108,17 +118,18 @@ public sealed class LlmCommand : Command
             {
                 jw.WriteStartObject();
                 jw.WriteString("path", model);
-                jw.WriteString("layout", ck.Layout);
-                jw.WriteNumber("file_bytes", ck.FileBytes);
+                jw.WriteString("format", m.Format);
+                jw.WriteString("architecture", w.Architecture);
+                if (m.Source is Llama2cCheckpoint ck) jw.WriteString("layout", ck.Layout.ToString());
+                jw.WriteNumber("file_bytes", m.FileBytes);
                 jw.WriteStartObject("config");
-                jw.WriteNumber("dim", c.Dim);
-                jw.WriteNumber("hidden_dim", c.HiddenDim);
-                jw.WriteNumber("n_layers", c.Layers);
-                jw.WriteNumber("n_heads", c.Heads);
-                jw.WriteNumber("n_kv_heads", c.KvHeads);
-                jw.WriteNumber("vocab_size", c.VocabSize);
-                jw.WriteNumber("seq_len", c.SeqLen);
-                jw.WriteBoolean("shared_classifier", c.SharedClassifier);
+                foreach (var (key, value) in w.Hyperparameters)
+                {
+                    if (long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out long iv)) jw.WriteNumber(key, iv);
+                    else if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double dv)) jw.WriteNumber(key, dv);
+                    else jw.WriteString(key, value);
+                }
+                if (w is LlamaWeights lw) jw.WriteBoolean("shared_classifier", lw.Config.SharedClassifier);
                 jw.WriteEndObject();
                 jw.WriteString("type", type);
                 jw.WriteStartArray("tensors");
@@ -142,15 +153,15 @@ public sealed class LlmCommand : Command
             ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
             return Program.ExitOk;
         }
-        ctx.Out.WriteLine($"{model}: {ck.Format}, {ck.FileBytes:N0} bytes");
-        ctx.Out.WriteLine($"dim={c.Dim} hidden_dim={c.HiddenDim} n_layers={c.Layers} n_heads={c.Heads} n_kv_heads={c.KvHeads} vocab_size={c.VocabSize} seq_len={c.SeqLen} classifier={(c.SharedClassifier ? "shared" : "separate")}");
+        ctx.Out.WriteLine(m.FileBytes > 0 ? $"{model}: {m.Format}, {m.FileBytes:N0} bytes" : $"{model}: {m.Format}");
+        ctx.Out.WriteLine($"{w.Architecture}: " + string.Join(" ", w.Hyperparameters.Select(h => $"{h.Key}={h.Value}")));
         ctx.Out.WriteLine();
         int nameW = Math.Max(4, table.Max(t => t.Name.Length));
-        ctx.Out.WriteLine($"{"name".PadRight(nameW)}  {"shape",-12} {"type",-12} {"bytes",12}");
+        ctx.Out.WriteLine($"{"name".PadRight(nameW)}  {"shape",-12} {"type",-12} {"bytes",14}");
         foreach (var t in table)
-            ctx.Out.WriteLine($"{t.Name.PadRight(nameW)}  {"[" + string.Join(",", t.Shape) + "]",-12} {t.Type,-12} {t.Bytes,12:N0}");
+            ctx.Out.WriteLine($"{t.Name.PadRight(nameW)}  {"[" + string.Join(",", t.Shape) + "]",-12} {t.Type,-12} {t.Bytes,14:N0}");
         ctx.Out.WriteLine();
-        ctx.Out.WriteLine($"total: {table.Count} tensors, {pars:N0} parameters, {total:N0} bytes ({total / 1048576.0:F2} MiB), {total * 8.0 / pars:F3} bits per parameter");
+        ctx.Out.WriteLine($"total: {table.Count} tensors, {pars:N0} parameters, {total:N0} bytes ({total / 1e6:F2} MB, {total / 1048576.0:F2} MiB), {total * 8.0 / pars:F3} bits per parameter");
         return Program.ExitOk;
     }
 
@@ -165,9 +176,10 @@ public sealed class LlmCommand : Command
         ulong seed = 42;
         if (seedText is not null && !ulong.TryParse(seedText, NumberStyles.Integer, CultureInfo.InvariantCulture, out seed))
             throw new UsageException($"option --seed must be a non-negative integer, got '{seedText}'");
-        using var ck = LlmModelFile.Open(model);
-        var tok = Tokenizer(model, args, ck);
-        var dec = new LlamaDecoder(Convert(ck.Weights, TypeOf(args)), args.Int("--threads", 0, 0, 1024));
+        string type = TypeOf(args);
+        using var m = Open(model, args, type);
+        var tok = Tokenizer(model, m);
+        var dec = Converted(m, args, type).CreateDecoder(args.Int("--threads", 0, 0, 1024));
         var sw = Stopwatch.StartNew();
         int pieces = 0;
         foreach (var piece in Generator.GenerateText(dec, tok, prompt, n, new Sampler(temperature, topK, topP, seed)))
@@ -187,27 +199,26 @@ public sealed class LlmCommand : Command
         if (!File.Exists(text)) throw new QuantSharpException($"{text}: text file not found");
         string type = TypeOf(args);
         int threads = args.Int("--threads", 0, 0, 1024);
-        using var ck = LlmModelFile.Open(model);
-        var c = ck.Weights.Config;
-        var tok = Tokenizer(model, args, ck);
+        using var m = Open(model, args, type);
+        var tok = Tokenizer(model, m);
+        int seqLen = m.Weights.SeqLen;
         string content = File.ReadAllText(text);
         bool llamaCpp = args.Has("--ctx");
-        int window = llamaCpp ? args.Int("--ctx", 0, 4, c.SeqLen) : c.SeqLen;
+        int window = llamaCpp ? args.Int("--ctx", 0, 4, seqLen) : seqLen;
         var windows = llamaCpp ? EvalProtocols.LlamaCpp(content, tok, window) : EvalProtocols.Paragraphs(content, tok, window);
         if (args.Has("--windows")) windows = windows.Take(args.Int("--windows", 0, 1, int.MaxValue)).ToList();
-        var w = Convert(ck.Weights, type);
+        var w = Converted(m, args, type);
         var sw = Stopwatch.StartNew();
-        using var refFile = args.Value("--reference") is string refPath ? LlmModelFile.Open(refPath) : null;
-        if (refFile is not null && refFile.Weights.Config with { SharedClassifier = c.SharedClassifier } != c)
-            throw new QuantSharpException($"{refFile.Path}: the reference model's shape differs from {model}'s");
-        var reference = refFile?.Weights ?? (type == "f32" || args.Flag("--no-kl") ? null : ck.Weights);
+        // --reference: compare against another model file (e.g. the FP32 checkpoint a quantized GGUF came from).
+        using var refModel = args.Value("--reference") is string refPath ? CausalLmLoader.Open(refPath) : null;
+        if (refModel is not null && (refModel.Weights.Architecture != w.Architecture || refModel.Weights.VocabSize != w.VocabSize))
+            throw new QuantSharpException($"{refModel.Weights.Architecture} reference with {refModel.Weights.VocabSize} tokens does not match {model} ({w.Architecture}, {w.VocabSize} tokens)");
+        var reference = refModel?.Weights ?? (type == "f32" || args.Flag("--no-kl") || args.Has("--synthetic") ? null : m.Weights);
         var res = reference is null ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(reference, w, windows, threads);
         double secs = sw.Elapsed.TotalSeconds;
-        long bytes = w.TotalBytes;
-        double bpw = bytes * 8.0 / w.ParameterCount;
+        long bytes = w.TotalBytes();
+        double bpw = bytes * 8.0 / w.ParameterCount();
         string protocol = llamaCpp ? $"llama.cpp ctx={window}" : $"paragraphs window={window}";
-        // A quantized GGUF evaluated as stored is labelled with the type and method it was written with.
-        if (!args.Has("--type") && ck.Quantization is not null) type = ck.Quantization;
         if (args.Flag("--json"))
         {
             var ms = new MemoryStream();

@@ -40,9 +40,11 @@ internal static class LlmQuantizeCommand
         var keep = args.Values("--keep").Select(KeepRule.Parse).ToList();
         int threads = args.Int("--threads", 0, 0, 1024);
 
-        using var file = LlmModelFile.Open(model);
-        var tok = LlmCommand.Tokenizer(model, args, file);
-        var w = file.Weights;
+        using var file = LlmCommand.Open(model, args, "f32");
+        if (file.Weights is not LlamaWeights w)
+            throw new QuantSharpException($"{model}: 'llm quantize' handles Llama-family models (llama2.c, GGUF, Hugging Face Llama), not {file.Weights.Architecture}");
+        if (LlmCommand.Tokenizer(model, file) is not Llama2cTokenizer tok)
+            throw new QuantSharpException($"{model}: writing GGUF needs a SentencePiece (llama2.c / GGUF) tokenizer");
         var sw = Stopwatch.StartNew();
         CalibrationData? calib = null;
         if (calibPath is not null)

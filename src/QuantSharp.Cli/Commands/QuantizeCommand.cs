@@ -23,7 +23,9 @@ public sealed class QuantizeCommand : Command
         "QuantizeLinear/DequantizeLinear pairs as ONNX Runtime expects (uint8 activations, int8 per-channel weights,\n" +
         "int32 biases). Dynamic mode quantizes MatMul/Gemm weights and the activations at run time (MatMulInteger).\n" +
         "Weight-only mode stores Conv/Gemm/MatMul weights as int8/int4 (blocks of --block along the reduction axis,\n" +
-        "0 for per-channel) with DequantizeLinear, or --format matmulnbits for com.microsoft MatMulNBits.\n" +
+        "0 for per-channel) with DequantizeLinear, or --format matmulnbits for com.microsoft MatMulNBits; 4-bit\n" +
+        "weights keep float16 scales (a Cast to float follows the DequantizeLinear) unless --scale-type float.\n" +
+        "Values and nodes the quantizer adds get short names (--names descriptive for readable ones).\n" +
         "Patterns for --exclude/--include match node names with * and ?, or re:REGEX.";
 
     public override IReadOnlyList<OptionSpec> Options { get; } =
@@ -41,6 +43,8 @@ public sealed class QuantizeCommand : Command
         new("--per-tensor", null, false, false, "one scale per weight tensor"),
         new("--block", null, true, false, "weight-only block size along the reduction axis (default 32; 0 = per channel)", "B"),
         new("--format", null, true, false, "weight-only output: dq (default) or matmulnbits", "FORMAT"),
+        new("--scale-type", null, true, false, "weight-only scale type: float16 (default for int4/uint4, then a Cast follows) or float", "TYPE"),
+        new("--names", null, true, false, "short (default: short names for what the quantizer adds), descriptive, or minimal (every internal value renamed)", "STYLE"),
         new("--op-types", null, true, false, "comma-separated op types to quantize", "OPS"),
         new("--exclude", null, true, true, "leave nodes whose name matches float (repeatable)", "PATTERN"),
         new("--include", null, true, true, "quantize only nodes whose name matches (repeatable)", "PATTERN"),
@@ -87,6 +91,20 @@ public sealed class QuantizeCommand : Command
             "matmulnbits" => WeightOnlyFormat.MatMulNBits,
             var o => throw new UsageException($"option --format must be dq or matmulnbits, got '{o}'"),
         };
+        DataType? scaleType = args.Value("--scale-type")?.ToLowerInvariant() switch
+        {
+            null => null,
+            "float" or "float32" => DataType.Float,
+            "float16" or "fp16" => DataType.Float16,
+            var o => throw new UsageException($"option --scale-type must be float or float16, got '{o}'"),
+        };
+        var names = (args.Value("--names") ?? "short").ToLowerInvariant() switch
+        {
+            "short" => QuantizedNames.Short,
+            "descriptive" => QuantizedNames.Descriptive,
+            "minimal" => QuantizedNames.Minimal,
+            var o => throw new UsageException($"option --names must be short, descriptive or minimal, got '{o}'"),
+        };
         IReadOnlyCollection<string>? opTypes = args.Value("--op-types")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
         var model = ModelFiles.Load(modelPath);
@@ -114,6 +132,7 @@ public sealed class QuantizeCommand : Command
                     ActivationType = activations,
                     ActivationSymmetric = args.Flag("--symmetric-activations"),
                     FoldBatchNorm = !args.Flag("--no-fold-bn"),
+                    Names = names,
                     Calibration = new CalibrationOptions
                     {
                         Calibrator = calibrator, Samples = samples, BatchSize = batch, IntraOpThreads = threads,
@@ -128,6 +147,7 @@ public sealed class QuantizeCommand : Command
                 {
                     OpTypes = opTypes, IncludeNodes = args.Values("--include"), ExcludeNodes = args.Values("--exclude"),
                     WeightType = weights, WeightSymmetric = !args.Flag("--asymmetric-weights"), PerChannel = !args.Flag("--per-tensor"),
+                    Names = names,
                 });
                 break;
             default:
@@ -135,7 +155,7 @@ public sealed class QuantizeCommand : Command
                 {
                     OpTypes = opTypes, IncludeNodes = args.Values("--include"), ExcludeNodes = args.Values("--exclude"),
                     WeightType = weights, WeightSymmetric = !args.Flag("--asymmetric-weights"), PerChannel = !args.Flag("--per-tensor"),
-                    BlockSize = block, Format = format,
+                    BlockSize = block, Format = format, ScaleType = scaleType, Names = names,
                 });
                 break;
         }

@@ -8,7 +8,7 @@ namespace QuantSharp.Llm;
 /// tokens &lt;0x00&gt;..&lt;0xFF&gt; at ids 3..258 when the code point has none), then repeatedly merges the adjacent pair
 /// whose concatenation is a token with the highest score (leftmost on ties) until no pair merges.
 /// </summary>
-public sealed class Llama2cTokenizer
+public sealed partial class Llama2cTokenizer
 {
     public const int Unk = 0, Bos = 1, Eos = 2;
     private const int ByteBase = 3;

@@ -8,7 +8,7 @@ public sealed record LlamaLayer(float[] RmsAtt, WeightMatrix Wq, WeightMatrix Wk
 }
 
 /// <summary>All weights of a Llama decoder. With a shared classifier, <see cref="Classifier"/> is the embedding table itself.</summary>
-public sealed record LlamaWeights(LlamaConfig Config, WeightMatrix TokenEmbedding, IReadOnlyList<LlamaLayer> Layers, float[] RmsFinal, WeightMatrix Classifier)
+public sealed partial record LlamaWeights(LlamaConfig Config, WeightMatrix TokenEmbedding, IReadOnlyList<LlamaLayer> Layers, float[] RmsFinal, WeightMatrix Classifier)
 {
     /// <summary>Every distinct matrix (the shared classifier once).</summary>
     public IEnumerable<WeightMatrix> Matrices

@@ -23,7 +23,7 @@ public static class EvalProtocols
     /// strip, skip empty; each paragraph → [BOS] + BPE(paragraph); concatenate; non-overlapping windows of
     /// <paramref name="window"/> tokens (remainder dropped); score tokens 1..window−1 of each window.
     /// </summary>
-    public static List<EvalWindow> Paragraphs(string text, Llama2cTokenizer tok, int window = 512)
+    public static List<EvalWindow> Paragraphs(string text, ITextTokenizer tok, int window = 512)
     {
         var all = new List<int>();
         foreach (var para in text.Replace("\r\n", "\n").Split("\n\n"))
@@ -43,7 +43,7 @@ public static class EvalProtocols
     /// tokens whose first token is replaced by BOS; only the second half is scored (tokens ctx/2+1 .. ctx−1), so every
     /// scored token sees at least ctx/2 tokens of context.
     /// </summary>
-    public static List<EvalWindow> LlamaCpp(string text, Llama2cTokenizer tok, int ctx)
+    public static List<EvalWindow> LlamaCpp(string text, ITextTokenizer tok, int ctx)
     {
         if (ctx < 4) throw new QuantSharpException($"--ctx must be at least 4, got {ctx}");
         var all = tok.Encode(text, bos: true);
@@ -51,7 +51,7 @@ public static class EvalProtocols
         for (int s = 0; s + ctx <= all.Length; s += ctx)
         {
             var w = all.AsSpan(s, ctx).ToArray();
-            w[0] = Llama2cTokenizer.Bos;
+            w[0] = tok.BosId;
             windows.Add(new EvalWindow(w, ctx / 2 + 1));
         }
         return windows;
@@ -65,7 +65,7 @@ public static class Evaluator
     /// <paramref name="threads"/> workers, each with its own state; per-window sums are added in window order, so the
     /// result does not depend on the thread count.
     /// </summary>
-    public static EvalResult Perplexity(LlamaWeights weights, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
+    public static EvalResult Perplexity(ICausalLmWeights weights, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
         => Run(weights, null, windows, threads, progress);
 
     /// <summary>
@@ -73,14 +73,14 @@ public static class Evaluator
     /// <paramref name="reference"/>'s P: KL(P‖Q) = Σ p·(log p − log q) averaged over positions, and the rate at which both
     /// argmaxes agree. <see cref="EvalResult.ReferenceMeanNll"/> is the reference's own NLL on the same tokens.
     /// </summary>
-    public static EvalResult Compare(LlamaWeights reference, LlamaWeights model, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
+    public static EvalResult Compare(ICausalLmWeights reference, ICausalLmWeights model, IReadOnlyList<EvalWindow> windows, int threads = 0, Action<int>? progress = null)
         => Run(model, reference, windows, threads, progress);
 
-    private static EvalResult Run(LlamaWeights model, LlamaWeights? reference, IReadOnlyList<EvalWindow> windows, int threads, Action<int>? progress)
+    private static EvalResult Run(ICausalLmWeights model, ICausalLmWeights? reference, IReadOnlyList<EvalWindow> windows, int threads, Action<int>? progress)
     {
         if (windows.Count == 0) throw new QuantSharpException("no evaluation window: the text is shorter than one window");
         foreach (var w in windows)
-            if (w.Tokens.Length > model.Config.SeqLen) throw new QuantSharpException($"window of {w.Tokens.Length} tokens exceeds the model's seq_len {model.Config.SeqLen} (use a smaller --ctx)");
+            if (w.Tokens.Length > model.SeqLen) throw new QuantSharpException($"window of {w.Tokens.Length} tokens exceeds the model's seq_len {model.SeqLen} (use a smaller --ctx)");
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         var nll = new double[windows.Count];
         var refNll = new double[windows.Count];
@@ -90,12 +90,14 @@ public static class Evaluator
         Parallelism.For(threads, windows.Count, 1, (w0, w1) =>
         {
             // Inner products single-threaded: the parallelism is across windows.
-            var dm = new LlamaDecoder(model, 1);
-            var sm = dm.NewState();
-            var dr = reference is null ? null : new LlamaDecoder(reference, 1);
-            var sr = dr?.NewState();
-            var lpm = new double[model.Config.VocabSize];
-            var lpr = new double[model.Config.VocabSize];
+            var dm = model.CreateDecoder(1);
+            var dr = reference?.CreateDecoder(1);
+            // One session per worker: position p overwrites cache row p and attention reads rows 0..p only, so a
+            // window starting again at position 0 never sees the previous window's cache.
+            var sm = dm.NewSession();
+            var sr = dr?.NewSession();
+            var lpm = new double[model.VocabSize];
+            var lpr = new double[model.VocabSize];
             for (int wi = w0; wi < w1; wi++)
             {
                 var win = windows[wi];
@@ -103,8 +105,8 @@ public static class Evaluator
                 long agree = 0;
                 for (int pos = 0; pos + 1 < win.Tokens.Length; pos++)
                 {
-                    var lm = dm.Forward(sm, win.Tokens[pos], pos);
-                    float[]? lr = dr is null ? null : dr.Forward(sr!, win.Tokens[pos], pos);
+                    var lm = sm.Forward(win.Tokens[pos], pos);
+                    float[]? lr = sr?.Forward(win.Tokens[pos], pos);
                     if (pos + 1 < win.FirstScored) continue;
                     int target = win.Tokens[pos + 1];
                     LogSoftmax(lm, lpm);

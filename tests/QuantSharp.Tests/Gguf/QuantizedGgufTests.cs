@@ -89,11 +89,10 @@ public class QuantizedGgufTests
         {
             string path = Path.Combine(dir, "m.gguf");
             QuantizedGguf.Write(q, LlmTestData.Tokenizer, path, "int3-g64", "rtn");
-            using var file = LlmModelFile.Open(path);
-            Assert.Equal("GGUF", file.Layout);
+            using var file = CausalLmLoader.Open(path);
             Assert.NotNull(file.Tokenizer);
             var d1 = new LlamaDecoder(q, 1);
-            var d2 = new LlamaDecoder(file.Weights, 1);
+            var d2 = new LlamaDecoder((LlamaWeights)file.Weights, 1);
             var s1 = d1.NewState();
             var s2 = d2.NewState();
             int[] toks = LlmTestData.Tokenizer.Encode("Once upon a time", bos: true);

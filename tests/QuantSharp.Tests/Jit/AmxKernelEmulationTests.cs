@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using QuantSharp.Runtime.Kernels.Jit;
 using QuantSharp.Runtime.Kernels.Reference;
+using QuantSharp.Runtime.Kernels.Simd;
 
 namespace QuantSharp.Tests.Jit;
 
@@ -50,7 +51,55 @@ public class AmxKernelEmulationTests
         Assert.Equal(2, programs.Count);
     }
 
-    private static List<(long, string)> Decode(byte[] code)
+    /// <summary>
+    /// The engine's generated kernel in AMX mode (B packed with K padded to 64): 32×32 tdpbusd blocks run on the
+    /// interpreter, the ragged rows/columns on the real VNNI variants; through the driver with zero points, u8 and
+    /// s8 A, 1 and 2 threads, against the scalar reference.
+    /// </summary>
+    [JitBackendFact(JitBackend.Avx512Vnni)]
+    public void EngineAmxKernelMatchesReferenceOnInterpreter()
+    {
+        Assert.True(X64AssemblerTests.ObjdumpAvailable(), "objdump (binutils) is needed to decode the AMX kernel");
+        List<(long, string)>? program = null;
+        int calls = 0;
+        var kernel = new GeneratedInt8Kernel((code, args) =>
+        {
+            lock (this)
+            {
+                program ??= Decode(code);
+                calls++;
+            }
+            new TileMachine(program).Run(args);
+        });
+        Assert.Equal(JitBackend.Amx, kernel.Backend);
+        var rnd = new Random(31);
+        foreach (var (m, n, k) in new[] { (32, 32, 64), (70, 50, 130), (64, 96, 200), (33, 47, 1), (100, 33, 64), (31, 64, 64) })
+            foreach (bool signedA in new[] { false, true })
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    var a = Kernels.Int8GemmCheck.Bytes(rnd, m * k, signedA);
+                    var b = (sbyte[])(Array)Kernels.Int8GemmCheck.Bytes(rnd, k * n, true);
+                    int za = signedA ? -5 : 130;
+                    int[] zb = Enumerable.Range(0, n).Select(j => j % 7 - 3).ToArray();
+                    var packed = PackedInt8Weights.Pack(k, n, b, n, false, zb, kAlignment: 64);
+                    var expected = new int[m * n];
+                    var actual = new int[m * n];
+                    if (signedA)
+                    {
+                        Int8GemmReference.Gemm<sbyte>(m, n, k, (sbyte[])(Array)a, k, za, b, n, false, zb, expected, n);
+                        Int8Gemm.Multiply(m, (ReadOnlySpan<sbyte>)(sbyte[])(Array)a, k, za, packed, actual, n, threads, kernel);
+                    }
+                    else
+                    {
+                        Int8GemmReference.Gemm<byte>(m, n, k, a, k, za, b, n, false, zb, expected, n);
+                        Int8Gemm.Multiply(m, (ReadOnlySpan<byte>)a, k, za, packed, actual, n, threads, kernel);
+                    }
+                    Assert.Equal(expected, actual);
+                }
+        Assert.True(calls > 0);
+    }
+
+    internal static List<(long, string)> Decode(byte[] code)
     {
         var path = Path.Combine(Path.GetTempPath(), $"quantsharp-amx-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(path, code);
@@ -77,7 +126,7 @@ public class AmxKernelEmulationTests
     }
 
     /// <summary>Interprets the subset of x86-64 + AMX the GEMM kernel uses, on real memory.</summary>
-    private sealed unsafe class TileMachine(List<(long Offset, string Text)> program)
+    internal sealed unsafe class TileMachine(List<(long Offset, string Text)> program)
     {
         private static readonly string[] Names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
         private readonly long[] _r = new long[16];

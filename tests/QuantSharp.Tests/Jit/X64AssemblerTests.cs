@@ -218,6 +218,24 @@ public class X64AssemblerTests
             Assert.Equal(4 * rows, text.Count(l => l.StartsWith("vpdpbusd ")));
             Assert.Equal(rows, text.Count(l => l.StartsWith("vpbroadcastd ")));
         }
+        for (int rows = 1; rows <= EngineKernelEmitter.MaxRows; rows++)
+            for (int blocks = 1; blocks <= EngineKernelEmitter.MaxBlocks; blocks++)
+            {
+                var text = Disassemble(EngineKernelEmitter.Emit(rows, blocks));
+                Assert.DoesNotContain(text, l => l.Contains("(bad)"));
+                Assert.Equal("ret", text[^1]);
+                Assert.Equal(rows * blocks, text.Count(l => l.StartsWith("vpdpbusd ")));
+                // One masked store per row (the last block), the others unmasked.
+                // Stores: the memory operand comes first (vmovdqu32 ZMMWORD PTR [..]{k1},zmmN).
+                var stores = text.Where(l => l.StartsWith("vmovdqu32 ") && l.IndexOf('[') is >= 0 and var m && m < l.IndexOf(",zmm")).ToList();
+                Assert.Equal(rows * blocks, stores.Count);
+                Assert.Equal(rows, stores.Count(l => l.Contains("{k1}")));
+            }
+        var amx = Disassemble(EngineKernelEmitter.EmitAmx());
+        Assert.DoesNotContain(amx, l => l.Contains("(bad)"));
+        Assert.Equal(4, amx.Count(l => l.StartsWith("tdpbusd ")));
+        Assert.Contains("tileloadd tmm4,[r14+r9*1]", amx);
+        Assert.Contains("tileloadd tmm6,[r15+rbp*1]", amx);
     }
 
     private static string Normalize(string s)

@@ -124,6 +124,62 @@ public class IntegerLoweringTests
                     Assert.Equal(y2.Data[nc * outPlane + i], y3.Data[(nc * 2 + d) * outPlane + i]);
     }
 
+    /// <summary>
+    /// The group-1 2-D path (weights-on-the-left GEMM with im2col rows and the fused requantization) equals, bit for
+    /// bit, the 3-D path (position-major im2col and the packed-weights GEMM) over an input whose two depth slices
+    /// both hold the 2-D input; u8 and s8 activations, with and without a folded Relu, 1×1 and 3×3 kernels.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 1, 1, 1, 1, true, false)]
+    [InlineData(3, 2, 1, 1, 1, true, true)]
+    [InlineData(3, 1, 2, 2, 1, false, false)]
+    [InlineData(3, 1, 1, 1, 2, false, true)]
+    [InlineData(1, 1, 1, 1, 1, true, false)]
+    [InlineData(1, 2, 2, 1, 1, false, true)]
+    [InlineData(5, 1, 1, 1, 1, true, true)]
+    public void ChannelGemmConvMatchesThreeDimensionalPath(int kernel, int strideH, int strideW, int dilationH, int dilationW, bool relu, bool signedX)
+    {
+        int n = 2, c = 5, mOut = 7, h = 11, w = 13;
+        bool pointwise = kernel == 1 && strideH == 1 && strideW == 1;
+        Model Build(QdqGraphBuilder b, bool threeD)
+        {
+            var x = threeD ? b.Input("x", -1f, 1f, n, c, 2, h, w) : b.Input("x", -1f, 1f, n, c, h, w);
+            if (!threeD) b.Random(n * c * h * w, -1f, 1f);
+            var xq = b.Qdq(x, 2f / 255, signedX ? 3 : 128, signedX);
+            var (wq, ws) = b.Weight(threeD ? [mOut, c, 1, kernel, kernel] : [mOut, c, kernel, kernel], 0, true);
+            var bias = b.Bias(mOut, 2f / 255, ws);
+            long[] pads2 = pointwise ? [0, 0, 0, 0] : [1, 0, 2, 1];
+            long[] pads3 = pointwise ? [0, 0, 0, 0, 0, 0] : [0, 1, 0, 0, 2, 1];
+            var attrs = threeD
+                ? new[] { NodeAttribute.Of("pads", pads3), NodeAttribute.Of("strides", new long[] { 1, strideH, strideW }),
+                    NodeAttribute.Of("dilations", new long[] { 1, dilationH, dilationW }) }
+                : new[] { NodeAttribute.Of("pads", pads2), NodeAttribute.Of("strides", new long[] { strideH, strideW }),
+                    NodeAttribute.Of("dilations", new long[] { dilationH, dilationW }) };
+            var y = b.Node("Conv", [xq, wq, bias], attrs);
+            if (relu) y = b.Node("Relu", [y]);
+            return b.Finish(b.Qdq(y, OutScale, relu ? 0 : 128));
+        }
+        var b2 = new QdqGraphBuilder(31);
+        var m2 = Build(b2, false);
+        var b3 = new QdqGraphBuilder(31);
+        var m3 = Build(b3, true);
+        var x2 = b2.Feeds["x"].As<float>().Data;
+        var x3 = new float[x2.Length * 2];
+        int plane = h * w;
+        for (int nc = 0; nc < n * c; nc++)
+            for (int d = 0; d < 2; d++) Array.Copy(x2, nc * plane, x3, (nc * 2 + d) * plane, plane);
+        b3.Feeds["x"] = new Tensor<float>(x3, [n, c, 2, h, w]);
+        var y2 = QdqGraphBuilder.Run(m2, b2.Feeds, lowered: true).Single().Value.As<float>();
+        var y3 = QdqGraphBuilder.Run(m3, b3.Feeds, lowered: true).Single().Value.As<float>();
+        int outPlane = y2.Shape[2] * y2.Shape[3];
+        Assert.Equal(y2.Length * 2, y3.Length);
+        for (int nc = 0; nc < n * mOut; nc++)
+            for (int d = 0; d < 2; d++)
+                for (int i = 0; i < outPlane; i++)
+                    Assert.Equal(y2.Data[nc * outPlane + i], y3.Data[(nc * 2 + d) * outPlane + i]);
+        AssertWithinOneStep(m2, b2.Feeds);
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 2)]

@@ -140,9 +140,13 @@ public static class Calibrator
         var merged = parts[0];
         for (int p = 1; p < Chunks; p++)
             foreach (var (m, st) in parts[p]) merged[m].Merge(st);
+        long tokens = windows.Sum(x => (long)x.Length);
+        foreach (var g in groups)
+            if (merged[g[0]].Count != tokens)
+                throw new InvalidOperationException($"calibration saw {merged[g[0]].Count} inputs of {g[0].Name} for {tokens} tokens: every product path of LlamaDecoder must call InputObserver");
         var all = new Dictionary<WeightMatrix, InputStats>();
         foreach (var g in groups)
             foreach (var m in g) all[m] = merged[g[0]];
-        return new CalibrationData(all, windows.Sum(x => (long)x.Length), windows.Count);
+        return new CalibrationData(all, tokens, windows.Count);
     }
 }

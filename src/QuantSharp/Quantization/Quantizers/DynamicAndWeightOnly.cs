@@ -87,7 +87,7 @@ public static partial class Quantizer
         if (!any)
             throw new QuantSharpException($"model '{model.SourcePath ?? g.Name}' has nothing to quantize dynamically: no selected MatMul/Gemm with a constant 2-D weight");
         GraphPasses.RaiseOpset(m, options.PerChannel ? 13 : 11);
-        Finish(m, summary, sw);
+        Finish(m, model, options, summary, sw);
         return new QuantizationResult(m, summary);
     }
 
@@ -110,7 +110,7 @@ public static partial class Quantizer
         GraphPasses.FoldConstantReshapes(m);
         g.Edit().SortTopologically();
         var e = g.Edit();
-        var b = new QdqBuilder(e);
+        var b = new QdqBuilder(e, options.Names != QuantizedNames.Descriptive);
         var ops = new HashSet<string>(options.OpTypes ?? ComputeOps, StringComparer.Ordinal);
         var wScheme = WeightScheme(options);
         long opset = 13;
@@ -159,7 +159,11 @@ public static partial class Quantizer
                 if (options.BlockSize > 0) detail += $"; reduction axis shorter than the block size {options.BlockSize}";
             }
             if (options.WeightType is DataType.Int4 or DataType.UInt4) opset = 21;
-            var (wOut, _) = b.Weight(n.Input(1)!, scheme);
+            bool half = options.EffectiveScaleType == DataType.Float16;
+            // float16 scales (DequantizeLinear yielding float16) need opset 19.
+            if (half) opset = System.Math.Max(opset, 19);
+            var (wOut, _) = b.Weight(n.Input(1)!, scheme, half);
+            if (wOut.Producer?.OpType == "Cast") detail += ", float16 scales";
             e.SetInput(n, 1, wOut);
             summary.Add(n, true, $"{DataTypes.Name(options.WeightType)} weights, {detail}");
             summary.QuantizedWeights++;
@@ -167,7 +171,7 @@ public static partial class Quantizer
         if (summary.QuantizedNodes == 0)
             throw new QuantSharpException($"model '{model.SourcePath ?? g.Name}' has nothing to quantize: no selected Conv/Gemm/MatMul with a constant weight");
         GraphPasses.RaiseOpset(m, opset);
-        Finish(m, summary, sw);
+        Finish(m, model, options, summary, sw);
         return new QuantizationResult(m, summary);
     }
 

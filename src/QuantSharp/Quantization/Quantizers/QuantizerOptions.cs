@@ -7,6 +7,28 @@ namespace QuantSharp.Quantization.Quantizers;
 /// <summary>Which quantizer runs.</summary>
 public enum QuantizationMode { Static, Dynamic, WeightOnly }
 
+/// <summary>
+/// Naming of the quantized model. ONNX stores a value's name in full at its producer and at every reader, so on
+/// small models names are a large share of the file. Identical constants are shared in every style but Descriptive.
+/// </summary>
+public enum QuantizedNames
+{
+    /// <summary>
+    /// Values the quantizer creates get short names ("0" … "z", "10" …, by a base-36 counter) and nodes it creates
+    /// "Q", "D", "C" with a counter; the float model's value and node names and the graph's inputs and outputs keep
+    /// theirs (default).
+    /// </summary>
+    Short,
+    /// <summary>Names derived from the quantized tensor (<c>w_q</c>, <c>w_s</c>, <c>w_z</c>, <c>w_DQ</c>, <c>x_Q</c>, …), for reading the graph.</summary>
+    Descriptive,
+    /// <summary>
+    /// As Short, and the float model's internal values are renamed too; node names and the graph's input and output
+    /// names stay, so a value is found as the output of its (named) producer. A model with subgraphs (If, Loop, Scan),
+    /// which may read outer values by name, is named as with Short.
+    /// </summary>
+    Minimal,
+}
+
 /// <summary>How weight-only quantization is written.</summary>
 public enum WeightOnlyFormat
 {
@@ -40,6 +62,8 @@ public record QuantizerOptions
     public bool WeightSymmetric { get; init; } = true;
     /// <summary>Per-channel (per output channel) weight scales; per-tensor otherwise.</summary>
     public bool PerChannel { get; init; } = true;
+    /// <summary>How the values and nodes of the quantized model are named (see <see cref="QuantizedNames"/>).</summary>
+    public QuantizedNames Names { get; init; } = QuantizedNames.Short;
 
     internal bool Selected(string nodeName, out string? why)
     {
@@ -102,10 +126,21 @@ public sealed record WeightOnlyQuantizerOptions : QuantizerOptions
     /// <summary>Block length along the reduction axis; 0 means per-channel (or per-tensor) scales.</summary>
     public int BlockSize { get; init; } = 32;
     public WeightOnlyFormat Format { get; init; } = WeightOnlyFormat.DequantizeLinear;
+    /// <summary>
+    /// Element type of the stored weight scales: Float or Float16. Null (default) means Float16 for 4-bit weights
+    /// (one scale per block of 32 costs 0.5 bit per weight instead of 1) and Float for 8-bit weights. Float16 scales
+    /// make DequantizeLinear (opset 19+) produce float16, so a Cast to float follows it.
+    /// </summary>
+    public DataType? ScaleType { get; init; }
+
+    /// <summary>The scale type in effect (see <see cref="ScaleType"/>).</summary>
+    public DataType EffectiveScaleType => ScaleType ?? (WeightType is DataType.Int4 or DataType.UInt4 ? DataType.Float16 : DataType.Float);
 
     internal override void Validate()
     {
         base.Validate();
+        if (ScaleType is { } st && st is not (DataType.Float or DataType.Float16))
+            throw new QuantSharpException($"weight scale type {DataTypes.Name(st)} is not supported (float, float16)");
         if (BlockSize < 0) throw new QuantSharpException($"block size {BlockSize} must not be negative");
         if (BlockSize > 0 && (BlockSize < 16 || (BlockSize & (BlockSize - 1)) != 0))
             throw new QuantSharpException($"block size {BlockSize} must be a power of two ≥ 16 (32, 64, 128 …)");

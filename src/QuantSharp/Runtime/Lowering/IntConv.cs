@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using QuantSharp.Runtime.Kernels.Simd;
 using QuantSharp.Runtime.Operators;
 using QuantSharp.Runtime.Operators.Quantization;
@@ -24,6 +26,7 @@ public sealed class IntConvKernel : OpKernel
     private int _xZero;
     private OutputStage _out = null!;
     private IntGemmWeights[] _groups = [];
+    private Int8ChannelWeights? _channel;
 
     public override void Initialize(KernelInitContext ctx)
     {
@@ -49,12 +52,19 @@ public sealed class IntConvKernel : OpKernel
         // 2-D convolutions with one input channel per group (stems included) also go direct: the stride-phase
         // path runs a few long axpys per output plane, cheaper than im2col rows of K = Πk bytes through the GEMM.
         bool direct = (group > 1 && _wShape[1] == 1 && m == group) || (_wShape.Length == 4 && _wShape[1] == 1 && m % group == 0);
+        // One group of a 1-D or 2-D convolution: weights-on-the-left GEMM (output rows are channels, NCHW directly).
+        if (group == 1 && _wShape.Length is 3 or 4 && Int8ChannelGemm.IsSupported)
+        {
+            _channel = Int8ChannelWeights.Pack(m, w.Length / Math.Max(m, 1), _w, _wZero);
+            return;
+        }
         if (!direct)
         {
             int mg = m / group, kg = w.Length / m;
             _groups = new IntGemmWeights[group];
+            var kernel = Kernels.Jit.GeneratedInt8Kernel.Select(ctx.Options.IntegerExecution.GeneratedCode);
             for (int g = 0; g < group; g++)
-                _groups[g] = new IntGemmWeights(kg, mg, _w.AsSpan(g * mg * kg, mg * kg), transposed: true, _wZero.AsSpan(g * mg, mg));
+                _groups[g] = new IntGemmWeights(kg, mg, _w.AsSpan(g * mg * kg, mg * kg), transposed: true, _wZero.AsSpan(g * mg, mg), kernel);
         }
     }
 
@@ -76,6 +86,11 @@ public sealed class IntConvKernel : OpKernel
         int n = geo.Batch, c = geo.InputChannels, m = geo.OutputChannels, group = geo.Group;
         int p = win.OutputSize, inPlane = win.InputSize;
         var yBuf = y.Buffer;
+        if (_channel is not null)
+        {
+            RunChannel(ctx, x, win, yBuf, n, c, m);
+            return;
+        }
         if (_groups.Length == 0 && win.KD == 1 && win.ID == 1 && win.OD == 1)
         {
             DepthwisePhased(ctx, x, win, yBuf, n, c, m, group);
@@ -87,7 +102,7 @@ public sealed class IntConvKernel : OpKernel
             // (x − z_x)·(w − z_w) over the output columns whose input column lies inside the row (padding taps add 0).
             int ks = win.KernelSize;
             var xd = x.Data;
-            ctx.ParallelFor(n * m, 1, (lo, hi) =>
+            ctx.ParallelFor(n * m, MinPlanes(p * ks), (lo, hi) =>
             {
                 var accs = ArrayPool<int>.Shared.Rent(p);
                 var xrow = ArrayPool<int>.Shared.Rent(win.IW);
@@ -198,10 +213,13 @@ public sealed class IntConvKernel : OpKernel
         int phaseStride = hs * ws + ws;
         int ks = win.KernelSize, p = win.OutputSize, inPlane = win.InputSize, accLen = win.OH * ws;
         var xd = x.Data;
-        ctx.ParallelFor(n * m, 1, (lo, hi) =>
+        ctx.ParallelFor(n * m, MinPlanes(p * ks), (lo, hi) =>
         {
             var ph = ArrayPool<int>.Shared.Rent(phases * phaseStride);
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
+            var tapStarts = new int[ks];
+            var tapWeights = new int[ks];
+            bool signed = typeof(T) == typeof(sbyte);
             try
             {
                 var phSpan = ph.AsSpan(0, phases * phaseStride);
@@ -228,6 +246,15 @@ public sealed class IntConvKernel : OpKernel
                                 continue;
                             }
                             var src = xd.AsSpan(xBase + ih * win.IW, win.IW);
+                            if (win.SW == 1)
+                            {
+                                // Unit column stride: the row is x − z_x between PW zeros on the left and zeros on the right.
+                                int left = Math.Min(win.PW, ws), n0 = Math.Clamp(wp - win.PW, 0, win.IW);
+                                dst[..left].Clear();
+                                IntTaps.WidenSubtract(MemoryMarshal.AsBytes(src[..n0]), signed, _xZero, dst.Slice(left, n0));
+                                dst[(left + n0)..].Clear();
+                                continue;
+                            }
                             int j = 0;
                             for (int q = f; q < wp; q += win.SW, j++)
                             {
@@ -237,19 +264,17 @@ public sealed class IntConvKernel : OpKernel
                         }
                     }
                 Taps:
-                    var a = acc.AsSpan(0, accLen);
-                    a.Clear();
-                    for (int kh = 0; kh < win.KH; kh++)
+                    for (int kh = 0, t = 0; kh < win.KH; kh++)
                     {
                         int roff = kh * win.DH;
-                        for (int kw = 0; kw < win.KW; kw++)
+                        for (int kw = 0; kw < win.KW; kw++, t++)
                         {
                             int coff = kw * win.DW;
-                            int wv = _w[ch * ks + kh * win.KW + kw] - _wZero[ch];
-                            int start = (roff % win.SH * win.SW + coff % win.SW) * phaseStride + roff / win.SH * ws + coff / win.SW;
-                            IntGemmAxpy(wv, ph.AsSpan(start, accLen), a);
+                            tapWeights[t] = _w[ch * ks + kh * win.KW + kw] - _wZero[ch];
+                            tapStarts[t] = (roff % win.SH * win.SW + coff % win.SW) * phaseStride + roff / win.SH * ws + coff / win.SW;
                         }
                     }
+                    IntTaps.Accumulate(ph.AsSpan(0, phases * phaseStride), tapStarts, tapWeights, accLen, acc);
                     // Compact rows WS apart to OW apart (forward, in place: WS ≥ OW).
                     if (ws != win.OW)
                         for (int oh = 1; oh < win.OH; oh++) acc.AsSpan(oh * ws, win.OW).CopyTo(acc.AsSpan(oh * win.OW, win.OW));
@@ -263,6 +288,152 @@ public sealed class IntConvKernel : OpKernel
             }
         });
     }
+
+    /// <summary>
+    /// Group-1 convolution as W (M×K) · col (K×P): per job (image, chunk of output positions) the column matrix is
+    /// built K rows × chunk (<see cref="Im2ColRows"/>; a 1×1 unit-stride unpadded conv reads the input planes
+    /// directly), packed for the vpdpbusd kernel and multiplied, the kernel requantizing in its epilogue and storing
+    /// each channel's row straight into the NCHW output (int32 rows through the output stage in fixed-point mode or
+    /// for float outputs). Integer sums are exact, so the chunking does not change results.
+    /// </summary>
+    private unsafe void RunChannel<T>(KernelContext ctx, Tensor<T> x, Window3D win, Array yBuf, int n, int c, int m)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var w = _channel!;
+        int k = w.Depth, kp = w.PaddedDepth, p = win.OutputSize, inPlane = win.InputSize;
+        bool signed = typeof(T) == typeof(sbyte);
+        byte flip = (byte)(signed ? 0x80 : 0);
+        int xZero = _xZero + (signed ? 128 : 0);
+        byte pad = (byte)_xZero;
+        bool pointwise = win.KernelSize == 1 && win.SH == 1 && win.SW == 1 && win.PH == 0 && win.PW == 0 && p == inPlane;
+        // Chunks of output positions: the K × chunk column matrix about 32 KiB (L1/L2), at least two jobs per thread.
+        int byCache = Math.Clamp(32768 / Math.Max(k, 1) / 16 * 16, 16, 1024);
+        long perThread = ((long)n * p + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
+        int chunk = (int)Math.Min(byCache, Math.Max(16, (perThread + 15) / 16 * 16));
+        chunk = Math.Min(chunk, (p + 15) / 16 * 16);
+        int perImage = (p + chunk - 1) / chunk;
+        var rq = _out.Quantized?.Channel;
+        var xd = x.Data;
+        // A chunk should carry ~400 K multiply-adds (a few µs): smaller ones cost more to hand to another thread
+        // than they save (batch-1 layers are mostly below that and run on the calling thread).
+        int minJobs = (int)Math.Max(1, 400_000 / Math.Max(1L, (long)m * k * chunk));
+        ctx.ParallelFor(n * perImage, minJobs, (lo, hi) =>
+        {
+            var col = pointwise ? null : ArrayPool<byte>.Shared.Rent(k * chunk);
+            var panel = ArrayPool<byte>.Shared.Rent(Int8ChannelGemm.PanelBytes(kp, chunk));
+            var sums = w.AnyZeroPoint ? ArrayPool<int>.Shared.Rent(chunk) : null;
+            var acc = rq is null ? ArrayPool<int>.Shared.Rent(m * chunk) : null;
+            try
+            {
+                fixed (T* px = xd) fixed (byte* pcol = col) fixed (byte* ppan = panel) fixed (int* psum = sums) fixed (int* pacc = acc)
+                {
+                    ref byte yRef = ref MemoryMarshal.GetArrayDataReference(yBuf);
+                    for (int job = lo; job < hi; job++)
+                    {
+                        int b = job / perImage, p0 = job % perImage * chunk, cnt = Math.Min(chunk, p - p0);
+                        byte* img = (byte*)px + (long)b * c * inPlane;
+                        byte* src;
+                        int ld;
+                        if (pointwise)
+                        {
+                            src = img + p0;
+                            ld = inPlane;
+                        }
+                        else
+                        {
+                            Im2ColRows(win, img, c, p0, cnt, pcol, pad);
+                            src = pcol;
+                            ld = cnt;
+                        }
+                        Int8ChannelGemm.PackColumns(src, ld, k, cnt, flip, kp, ppan, psum);
+                        long yOff = (long)b * m * p + p0;
+                        if (rq is not null)
+                        {
+                            byte* py = (byte*)Unsafe.AsPointer(ref yRef) + yOff;
+                            Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, rq, py, p);
+                        }
+                        else
+                        {
+                            Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, pacc, cnt);
+                            for (int mi = 0; mi < m; mi++)
+                                _out.WriteChannel(yBuf, (int)(yOff + (long)mi * p), acc.AsSpan(mi * cnt, cnt), mi);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                if (col is not null) ArrayPool<byte>.Shared.Return(col);
+                ArrayPool<byte>.Shared.Return(panel);
+                if (sums is not null) ArrayPool<int>.Shared.Return(sums);
+                if (acc is not null) ArrayPool<int>.Shared.Return(acc);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Column matrix rows for output positions [p0, p0 + cnt) of one image (1-D/2-D, KD = 1): row
+    /// (ch·KH + kh)·KW + kw, column p − p0 holds X[ch, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (p = oh·OW + ow), or
+    /// the pad byte (z_x) outside the input. With unit strides and OW = IW a row is one shifted copy of the input
+    /// plane (offset (kh·DH − PH)·IW + kw·DW − PW), after which the rows and columns that fall outside are set to
+    /// the pad byte; otherwise it is built output row by output row.
+    /// </summary>
+    private static unsafe void Im2ColRows(in Window3D w, byte* img, int channels, int p0, int cnt, byte* col, byte pad)
+    {
+        int inPlane = w.InputSize, p1 = p0 + cnt;
+        int ohFirst = p0 / w.OW, ohLast = (p1 - 1) / w.OW;
+        byte* dst = col;
+        for (int ch = 0; ch < channels; ch++)
+        {
+            byte* plane = img + (long)ch * inPlane;
+            for (int kh = 0; kh < w.KH; kh++)
+            {
+                int dy = kh * w.DH - w.PH;
+                for (int kw = 0; kw < w.KW; kw++, dst += cnt)
+                {
+                    int dx = kw * w.DW - w.PW;
+                    if (w.SH == 1 && w.SW == 1 && w.OW == w.IW)
+                    {
+                        int d = dy * w.IW + dx;
+                        int a = Math.Max(p0, -d), e = Math.Min(p1, inPlane - d);
+                        if (a >= e) { new Span<byte>(dst, cnt).Fill(pad); continue; }
+                        if (a > p0) new Span<byte>(dst, a - p0).Fill(pad);
+                        Buffer.MemoryCopy(plane + a + d, dst + (a - p0), e - a, e - a);
+                        if (e < p1) new Span<byte>(dst + (e - p0), p1 - e).Fill(pad);
+                        int colLo = Math.Max(0, -dx), colHi = Math.Min(w.OW, w.IW - dx);
+                        for (int oh = ohFirst; oh <= ohLast; oh++)
+                        {
+                            int rs = Math.Max(p0, oh * w.OW), re = Math.Min(p1, (oh + 1) * w.OW);
+                            int ih = oh + dy;
+                            if ((uint)ih >= (uint)w.IH) { new Span<byte>(dst + (rs - p0), re - rs).Fill(pad); continue; }
+                            int rowStart = oh * w.OW;
+                            for (int q = Math.Max(rs, rowStart); q < Math.Min(re, rowStart + colLo); q++) dst[q - p0] = pad;
+                            for (int q = Math.Max(rs, rowStart + colHi); q < re; q++) dst[q - p0] = pad;
+                        }
+                        continue;
+                    }
+                    w.ValidColumns(kw, out int lo, out int hi);
+                    for (int oh = ohFirst; oh <= ohLast; oh++)
+                    {
+                        int rs = Math.Max(p0, oh * w.OW), re = Math.Min(p1, (oh + 1) * w.OW);
+                        int owA = rs - oh * w.OW, owB = re - oh * w.OW;
+                        byte* drow = dst + (rs - p0) - owA;
+                        int ih = oh * w.SH + dy;
+                        if ((uint)ih >= (uint)w.IH) { new Span<byte>(drow + owA, owB - owA).Fill(pad); continue; }
+                        byte* srow = plane + (long)ih * w.IW + dx;
+                        int va = Math.Max(owA, lo), vb = Math.Min(owB, hi);
+                        for (int ow = owA; ow < Math.Min(owB, va); ow++) drow[ow] = pad;
+                        if (w.SW == 1) { if (vb > va) Buffer.MemoryCopy(srow + va, drow + va, vb - va, vb - va); }
+                        else for (int ow = va; ow < vb; ow++) drow[ow] = srow[ow * w.SW];
+                        for (int ow = Math.Max(va, vb); ow < owB; ow++) drow[ow] = pad;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Planes per parallel chunk for direct (depthwise) planes of <paramref name="work"/> multiply-adds: ~64 K per chunk.</summary>
+    private static int MinPlanes(int work) => Math.Max(1, 65536 / Math.Max(1, work));
 
     /// <summary>y += a · x (int32).</summary>
     private static void IntGemmAxpy(int a, ReadOnlySpan<int> x, Span<int> y) => Kernels.Reference.IntGemmReference.Axpy(a, x, y);

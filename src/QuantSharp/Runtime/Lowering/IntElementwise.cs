@@ -71,37 +71,19 @@ public abstract class IntBinaryKernel : OpKernel
         if (ShapeUtil.SameShape(a.Shape, b.Shape))
         {
             bool mul = IsMul;
+            if (!mul)
+            {
+                // Add: the vector kernel on the bytes (s8 as two's complement), equal to Combine.
+                Array aa = ad, ba = bd, ya = yd;
+                bool aSigned = typeof(TA) == typeof(sbyte), bSigned = typeof(TB) == typeof(sbyte);
+                ctx.ParallelFor(yd.Length, 16384, (lo, hi) =>
+                    Kernels.Simd.Int8Add.Add(Bytes(aa).Slice(lo, hi - lo), aSigned, Bytes(ba).Slice(lo, hi - lo), bSigned, Bytes(ya).Slice(lo, hi - lo),
+                        _ma, _za, _mb, _zb, _zy, _min, _max));
+                return;
+            }
             ctx.ParallelFor(yd.Length, 4096, (lo, hi) =>
             {
-                int i = lo;
-                if (!mul && Vector256.IsHardwareAccelerated)
-                {
-                    // Add eight lanes at a time with the scalar formula's float operations in the same order:
-                    // round(m_a·(a − z_a) + m_b·(b − z_b)) + z_y, clamped (the rounded value is an integer, so clamping
-                    // as float then converting equals the scalar comparisons).
-                    Span<int> ta = stackalloc int[8], tb = stackalloc int[8], tq = stackalloc int[8];
-                    var ma = Vector256.Create(_ma);
-                    var mb = Vector256.Create(_mb);
-                    var za = Vector256.Create(_za);
-                    var zb = Vector256.Create(_zb);
-                    var zy = Vector256.Create((float)_zy);
-                    var fMin = Vector256.Create((float)_min);
-                    var fMax = Vector256.Create((float)_max);
-                    for (; i <= hi - 8; i += 8)
-                    {
-                        for (int j = 0; j < 8; j++)
-                        {
-                            ta[j] = int.CreateTruncating(ad[i + j]);
-                            tb[j] = int.CreateTruncating(bd[i + j]);
-                        }
-                        var fa = Vector256.ConvertToSingle(Vector256.Create<int>(ta) - za);
-                        var fb = Vector256.ConvertToSingle(Vector256.Create<int>(tb) - zb);
-                        var r = Vector256.Round(ma * fa + mb * fb) + zy;
-                        Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(r, fMin), fMax)).CopyTo(tq);
-                        for (int j = 0; j < 8; j++) yd[i + j] = TY.CreateTruncating(tq[j]);
-                    }
-                }
-                for (; i < hi; i++) yd[i] = TY.CreateTruncating(Combine(int.CreateTruncating(ad[i]), int.CreateTruncating(bd[i])));
+                for (int i = lo; i < hi; i++) yd[i] = TY.CreateTruncating(Combine(int.CreateTruncating(ad[i]), int.CreateTruncating(bd[i])));
             });
             return;
         }
@@ -125,6 +107,8 @@ public abstract class IntBinaryKernel : OpKernel
             }
         }
     }
+
+    private static Span<byte> Bytes(Array x) => x is sbyte[] s ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.AsSpan()) : ((byte[])x).AsSpan();
 
     /// <summary>Element strides of an input aligned to the output's trailing axes; 0 on broadcast axes.</summary>
     private static int[] BroadcastStrides(int[] inShape, int[] outShape)
@@ -347,20 +331,34 @@ public sealed class IntConcatKernel : OpKernel
         int outer = ShapeUtil.Product(shape.AsSpan(0, axis));
         int inner = ShapeUtil.Product(shape.AsSpan(axis + 1));
         int outRow = shape[axis] * inner;
-        var dst = new int[y.Length];
+        var yBytes = Bytes(y);
+        bool ySigned = y is Tensor<sbyte>;
         int at = 0;
         for (int i = 0; i < count; i++)
         {
-            var src = IntGlobalAveragePoolKernel.QuantizedInts(ctx.Input(2 + 3 * i));
-            int row = ctx.Input(2 + 3 * i).Shape[axis] * inner;
+            var x = ctx.Input(2 + 3 * i);
+            if (x is not (Tensor<byte> or Tensor<sbyte>)) throw new QuantSharpException($"x must be uint8 or int8, got {x}");
+            var src = Bytes(x);
+            bool xSigned = x is Tensor<sbyte>;
+            int row = x.Shape[axis] * inner;
+            // Same type, scale and zero point: the codes are copied; otherwise requantized by the vector Add kernel
+            // with a zero second term (ratio·(x − z) + 0·(x − z) is exactly ratio·(x − z) in float).
+            bool copy = xSigned == ySigned && _ratio[i] == 1f && _zero[i] == _yz;
             for (int o = 0; o < outer; o++)
-                for (int j = 0; j < row; j++)
-                {
-                    float r = MathF.Round(_ratio[i] * (src[o * row + j] - _zero[i]), MidpointRounding.ToEven) + _yz;
-                    dst[o * outRow + at + j] = r <= _min ? _min : r >= _max ? _max : (int)r;
-                }
+            {
+                var s = src.Slice(o * row, row);
+                var d = yBytes.Slice(o * outRow + at, row);
+                if (copy) s.CopyTo(d);
+                else Kernels.Simd.Int8Add.Add(s, xSigned, s, xSigned, d, _ratio[i], _zero[i], 0f, _zero[i], _yz, _min, _max);
+            }
             at += row;
         }
-        Operators.Quantization.QuantTensorOps.StoreInts(y, dst);
     }
+
+    private static Span<byte> Bytes(Tensor t) => t switch
+    {
+        Tensor<sbyte> s => System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.Data.AsSpan()),
+        Tensor<byte> u => u.Data.AsSpan(),
+        _ => throw new QuantSharpException($"expected a uint8 or int8 tensor, got {t}"),
+    };
 }

@@ -13,23 +13,26 @@ namespace QuantSharp.Runtime.Lowering;
 internal sealed class IntGemmWeights
 {
     private readonly PackedInt8Weights _packed;
+    private readonly IInt8GemmKernel? _kernel;
 
     public int Depth { get; }
     public int Columns { get; }
 
-    /// <summary>Element (k, n) of B is <c>transposed ? b[n·K + k] : b[k·N + n]</c>; zero points: 0, 1 or N of them.</summary>
-    public IntGemmWeights(int k, int n, ReadOnlySpan<sbyte> b, bool transposed, ReadOnlySpan<int> zeroPoints)
+    /// <summary>Element (k, n) of B is <c>transposed ? b[n·K + k] : b[k·N + n]</c>; zero points: 0, 1 or N of them.
+    /// <paramref name="kernel"/>: the micro-kernel to use (null: the driver's start-up default).</summary>
+    public IntGemmWeights(int k, int n, ReadOnlySpan<sbyte> b, bool transposed, ReadOnlySpan<int> zeroPoints, IInt8GemmKernel? kernel = null)
     {
+        _kernel = kernel;
         Depth = k;
         Columns = n;
-        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints);
+        _packed = PackedInt8Weights.Pack(k, n, b, transposed ? k : n, transposed, zeroPoints, Kernels.Jit.GeneratedInt8Kernel.KAlignmentFor(kernel));
     }
 
     /// <summary>C = (A − aZero) · (B − zB) for u8 or s8 A, split over output tiles on up to <paramref name="threads"/> threads.</summary>
     public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, Span<int> c, int ldc, int threads = 1) where T : unmanaged, IBinaryInteger<T>
     {
-        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc, threads);
-        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc, threads);
+        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, c, ldc, threads, _kernel);
+        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc, threads, _kernel);
         else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
     }
 }

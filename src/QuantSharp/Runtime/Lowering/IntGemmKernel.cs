@@ -28,7 +28,7 @@ public sealed class IntGemmKernel : OpKernel
         var ws = QuantTensorOps.ToFloats(ctx.Constant(4) ?? throw new QuantSharpException("w_scale must be a constant"), "w_scale");
         if (ws.Length != 1 && ws.Length != n) throw new QuantSharpException($"w_scale has {ws.Length} elements, expected 1 or {n}");
         var wz = ctx.Constant(5) is { } z ? QuantTensorOps.ToInts(z, "w_zero_point") : [];
-        _w = new IntGemmWeights(k, n, w.Data, transB, wz);
+        _w = new IntGemmWeights(k, n, w.Data, transB, wz, Kernels.Jit.GeneratedInt8Kernel.Select(ctx.Options.IntegerExecution.GeneratedCode));
         _out = new OutputStage(Node, ctx, n, xs, ws, 7, 8, 6);
     }
 

@@ -19,4 +19,10 @@ public sealed record IntegerExecutionOptions
     public bool Enabled { get; init; } = true;
 
     public RequantizationMode Requantization { get; init; } = RequantizationMode.Float;
+
+    /// <summary>
+    /// Let the int8 GEMM use generated machine code (the 512-bit VNNI / AMX kernels of Kernels/Jit) when the CPU
+    /// has it; false keeps the managed kernels. The QUANTSHARP_JIT=0 environment variable turns it off process-wide.
+    /// </summary>
+    public bool GeneratedCode { get; init; } = true;
 }

@@ -284,7 +284,9 @@ public static class IntegerLowering
         var type = q.Target.Type;
         rw.RenameValue(q.Target, name + "_qdq");
         var output = rw.CreateValue(name, type);
-        rw.AddNode(n.OpType, [x.X, .. n.Inputs.Skip(1)], name: n.Name + "_int", domain: n.Domain, attributes: n.Attributes.Values, outputs: [output]);
+        // MaxPool gets the integer-domain kernel (vectorised 8-bit windows); the others keep their own operator.
+        string domain = n.OpType == "MaxPool" ? Domain : n.Domain;
+        rw.AddNode(n.OpType, [x.X, .. n.Inputs.Skip(1)], name: n.Name + "_int", domain: domain, attributes: n.Attributes.Values, outputs: [output]);
         rw.ReplaceAllUses(q.Target, output);
         return true;
     }

@@ -43,7 +43,11 @@ internal sealed class Requantizer
             (_q31[c], _shift[c]) = Normalise(s / yScale);
             _biasAcc[c] = s == 0 ? 0 : QuantMath.RoundToInt32(b / s);
         }
+        if (!_fixed) Channel = new Kernels.Simd.Int8ChannelRequantization(_multiplier, _offset, yZero, qmin, qmax);
     }
+
+    /// <summary>The float-mode parameters for kernels that requantize in their epilogue (null in fixed-point mode).</summary>
+    public Kernels.Simd.Int8ChannelRequantization? Channel { get; }
 
     /// <summary>m = q31 · 2^−shift with q31 in [2^30, 2^31) (m normalised to [0.5, 1) times 2^31); shift kept in [1, 62].</summary>
     private static (long Q31, int Shift) Normalise(double m)

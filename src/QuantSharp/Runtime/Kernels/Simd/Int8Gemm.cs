@@ -144,7 +144,7 @@ public static unsafe class Int8Gemm
 
     private static readonly object Gate = new();
     private static List<IInt8GemmKernel> _kernels =
-        [new AvxVnniInt8Kernel(), new Avx512BWInt8Kernel(), new Avx2Int8Kernel(), new ArmDotProductInt8Kernel(), new Vector128Int8Kernel(), new ScalarInt8Kernel()];
+        [Jit.GeneratedInt8Kernel.Instance, new AvxVnniInt8Kernel(), new Avx512BWInt8Kernel(), new Avx2Int8Kernel(), new ArmDotProductInt8Kernel(), new Vector128Int8Kernel(), new ScalarInt8Kernel()];
     private static IInt8GemmKernel? _default;
 
     /// <summary>Registered kernels in priority order (fastest first); the scalar one is always last and supported.</summary>
@@ -302,11 +302,25 @@ public static unsafe class Int8Gemm
         if (!anyZb && za == 0) return;
         Span<int> colTerm = stackalloc int[j1 - j0];
         for (int j = j0; j < j1; j++) colTerm[j - j0] = unchecked(za * cs[j] - k * za * zb[j]);
-        for (int i = 0; i < rows; i++)
+        fixed (int* pzb = zb) fixed (int* pct = colTerm)
         {
-            int* row = c + (long)i * ldc;
-            int ra = rowSums[i];
-            for (int j = j0; j < j1; j++) row[j] = unchecked(row[j] - zb[j] * ra - colTerm[j - j0]);
+            for (int i = 0; i < rows; i++)
+            {
+                int* row = c + (long)i * ldc;
+                int ra = rowSums[i];
+                int j = j0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    // Same wrapping int32 arithmetic, 8 columns at a time (vpmulld / vpsubd wrap like unchecked C#).
+                    var vra = Vector256.Create(ra);
+                    for (; j <= j1 - 8; j += 8)
+                    {
+                        var v = Vector256.Load(row + j) - Vector256.Load(pzb + j) * vra - Vector256.Load(pct + (j - j0));
+                        v.Store(row + j);
+                    }
+                }
+                for (; j < j1; j++) row[j] = unchecked(row[j] - pzb[j] * ra - pct[j - j0]);
+            }
         }
     }
 }

@@ -15,8 +15,13 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 public sealed class ConvIntegerKernel : OpKernel
 {
     private WindowAttributes _attrs = null!;
+    private ConstantInt8ConvWeights? _packedW;
 
-    public override void Initialize(KernelInitContext ctx) => _attrs = WindowAttributes.FromNode(ctx.Node);
+    public override void Initialize(KernelInitContext ctx)
+    {
+        _attrs = WindowAttributes.FromNode(ctx.Node);
+        _packedW = ConstantInt8ConvWeights.TryCreate(ctx, _attrs, 1, 3);
+    }
 
     public override void Compute(KernelContext ctx)
     {
@@ -26,7 +31,8 @@ public sealed class ConvIntegerKernel : OpKernel
         int xZero = ctx.OptionalInput(2) is { } xz ? QuantTensorOps.ScalarInt(xz, "x_zero_point") : 0;
         var wZero = IntConv.ChannelZeroPoints(ctx.OptionalInput(3), g.OutputChannels, "w_zero_point");
         var y = ctx.Output<int>(0, g.OutputShape());
-        IntConv.Accumulate(ctx, g, x, xZero, w, wZero, null, y.Data);
+        if (_packedW is null || !_packedW.TryAccumulate(ctx, g, x, xZero, w, null, y.Data))
+            IntConv.Accumulate(ctx, g, x, xZero, w, wZero, null, y.Data);
     }
 
     public override void InferTypes(TypeInferenceContext ctx) => IntConv.InferTypes(ctx, 1, DataType.Int32);
@@ -42,8 +48,13 @@ public sealed class ConvIntegerKernel : OpKernel
 public sealed class QLinearConvKernel : OpKernel
 {
     private WindowAttributes _attrs = null!;
+    private ConstantInt8ConvWeights? _packedW;
 
-    public override void Initialize(KernelInitContext ctx) => _attrs = WindowAttributes.FromNode(ctx.Node);
+    public override void Initialize(KernelInitContext ctx)
+    {
+        _attrs = WindowAttributes.FromNode(ctx.Node);
+        _packedW = ConstantInt8ConvWeights.TryCreate(ctx, _attrs, 3, 5);
+    }
 
     public override void Compute(KernelContext ctx)
     {
@@ -72,7 +83,8 @@ public sealed class QLinearConvKernel : OpKernel
         }
         var acc = ctx.RentScratch<int>(ShapeUtil.Product(g.OutputShape()));
         var codes = ctx.RentScratch<int>(acc.Length);
-        IntConv.Accumulate(ctx, g, x, xZero, w, wZero, bias, acc);
+        if (_packedW is null || !_packedW.TryAccumulate(ctx, g, x, xZero, w, bias, acc))
+            IntConv.Accumulate(ctx, g, x, xZero, w, wZero, bias, acc);
 
         var mult = new float[m];
         for (int c = 0; c < m; c++) mult[c] = xScale * wScale[wScale.Length == 1 ? 0 : c] / yScale;
@@ -97,6 +109,144 @@ public sealed class QLinearConvKernel : OpKernel
     {
         var yt = QuantTensorOps.InputDtype(ctx, 7);
         IntConv.InferTypes(ctx, 3, yt == DataType.Undefined ? QuantTensorOps.InputDtype(ctx, 0) : yt);
+    }
+}
+
+/// <summary>
+/// Constant int8 convolution weights W [M, C/g, k…] (with a constant or absent zero point) packed once per group for
+/// the int8 GEMM driver (<see cref="Kernels.Simd.Int8Gemm"/>: generated VNNI/AMX code or the best managed kernel).
+/// Per image and group: A = im2col of x with output positions as rows and (c, k) as columns, padding filled with
+/// x_zero_point (so it contributes 0 after the zero-point correction); C = (A − x_zp)·(W_gᵀ − w_zp) is
+/// positions × channels, written transposed into y[n, m, o] with the int32 bias added.
+/// </summary>
+internal sealed class ConstantInt8ConvWeights
+{
+    private readonly Tensor _source;
+    private readonly Kernels.Simd.PackedInt8Weights[] _groups;
+    private readonly Kernels.Simd.IInt8GemmKernel? _kernel;
+
+    /// <summary>How many convolutions took the packed path (process-wide; tests check the path is used).</summary>
+    internal static long Uses;
+
+    private ConstantInt8ConvWeights(Tensor source, Kernels.Simd.PackedInt8Weights[] groups, Kernels.Simd.IInt8GemmKernel? kernel)
+    {
+        _source = source;
+        _groups = groups;
+        _kernel = kernel;
+    }
+
+    /// <summary>Packs input <paramref name="wInput"/> when it is an int8 initializer of rank ≥ 3 whose output channels
+    /// divide by the group count, and input <paramref name="zeroPointInput"/> is absent or a constant of 1 or M values.</summary>
+    public static ConstantInt8ConvWeights? TryCreate(KernelInitContext ctx, WindowAttributes attrs, int wInput, int zeroPointInput)
+    {
+        if (ctx.Constant(wInput) is not Tensor<sbyte> w || w.Rank < 3) return null;
+        int m = w.Shape[0], group = attrs.Group;
+        if (m == 0 || group <= 0 || m % group != 0) return null;
+        int[] zp = new int[m];
+        if (ctx.Node.Input(zeroPointInput) is not null)
+        {
+            var z = ctx.Constant(zeroPointInput);
+            if (z is null || (z.Length != 1 && z.Length != m)) return null;
+            var v = QuantTensorOps.ToInts(z, "w_zero_point");
+            for (int i = 0; i < m; i++) zp[i] = v[v.Length == 1 ? 0 : i];
+        }
+        int mg = m / group, kg = w.Length / m;
+        var kernel = Kernels.Jit.GeneratedInt8Kernel.Select(ctx.Options.IntegerExecution.GeneratedCode);
+        int align = Kernels.Jit.GeneratedInt8Kernel.KAlignmentFor(kernel);
+        var groups = new Kernels.Simd.PackedInt8Weights[group];
+        for (int g = 0; g < group; g++)
+            groups[g] = Kernels.Simd.PackedInt8Weights.Pack(kg, mg, w.Data.AsSpan(g * mg * kg, mg * kg), kg, true, zp.AsSpan(g * mg, mg), align);
+        return new ConstantInt8ConvWeights(w, groups, kernel);
+    }
+
+    /// <summary>y (int32, [N, M, out…]) = bias + Σ (x − xZero)(w − w_zp) when <paramref name="w"/> is the packed tensor.</summary>
+    public bool TryAccumulate(KernelContext ctx, ConvGeometry g, Tensor x, int xZero, Tensor w, int[]? bias, int[] y)
+    {
+        if (!ReferenceEquals(w, _source) || g.Group != _groups.Length) return false;
+        switch (x)
+        {
+            case Tensor<byte> u: Run(ctx, g, u.Data, xZero, bias, y); break;
+            case Tensor<sbyte> s: Run(ctx, g, s.Data, xZero, bias, y); break;
+            default: return false;
+        }
+        Interlocked.Increment(ref Uses);
+        return true;
+    }
+
+    private void Run<T>(KernelContext ctx, ConvGeometry g, T[] x, int xZero, int[]? bias, int[] y) where T : unmanaged, IBinaryInteger<T>
+    {
+        int cg = g.InputChannelsPerGroup, mg = g.OutputChannelsPerGroup, m = g.OutputChannels;
+        int kg = cg * g.KernelSize, inS = g.InputSpatialSize, outS = g.OutputSpatialSize;
+        if (y.Length == 0) return;
+        var col = ctx.RentScratch<T>(checked(outS * kg));
+        var acc = ctx.RentScratch<int>(checked(outS * mg));
+        try
+        {
+            for (int n = 0; n < g.Batch; n++)
+                for (int grp = 0; grp < g.Group; grp++)
+                {
+                    int xOff = (n * g.InputChannels + grp * cg) * inS;
+                    ctx.ParallelFor(kg, Math.Max(1, 65536 / Math.Max(1, outS)), (r0, r1) =>
+                        Im2ColTransposed(g, x.AsSpan(xOff, cg * inS), T.CreateTruncating(xZero), col, kg, r0, r1));
+                    if (typeof(T) == typeof(byte))
+                        Kernels.Simd.Int8Gemm.Multiply(outS, System.Runtime.InteropServices.MemoryMarshal.Cast<T, byte>(col.AsSpan(0, outS * kg)), kg, xZero,
+                            _groups[grp], acc, mg, ctx.Threads, _kernel);
+                    else
+                        Kernels.Simd.Int8Gemm.Multiply(outS, System.Runtime.InteropServices.MemoryMarshal.Cast<T, sbyte>(col.AsSpan(0, outS * kg)), kg, xZero,
+                            _groups[grp], acc, mg, ctx.Threads, _kernel);
+                    int yOff = (n * m + grp * mg) * outS;
+                    ctx.ParallelFor(mg, Math.Max(1, 16384 / Math.Max(1, outS)), (j0, j1) =>
+                    {
+                        for (int j = j0; j < j1; j++)
+                        {
+                            int b = bias is null ? 0 : bias[grp * mg + j];
+                            var dst = y.AsSpan(yOff + j * outS, outS);
+                            for (int o = 0; o < outS; o++) dst[o] = unchecked(acc[o * mg + j] + b);
+                        }
+                    });
+                }
+        }
+        finally
+        {
+            ctx.ReturnScratch(col);
+            ctx.ReturnScratch(acc);
+        }
+    }
+
+    /// <summary>
+    /// Columns [r0, r1) of the position-major im2col of one image group: col[o·kg + (c, k)] = x[c, o·s − pb + k·d],
+    /// or <paramref name="pad"/> (x_zero_point) where that position is padding.
+    /// </summary>
+    private static void Im2ColTransposed<T>(ConvGeometry g, ReadOnlySpan<T> x, T pad, T[] col, int kg, int r0, int r1)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        int rank = g.SpatialRank, ks = g.KernelSize, inS = g.InputSpatialSize, outS = g.OutputSpatialSize;
+        Span<int> k = stackalloc int[rank];
+        Span<int> o = stackalloc int[rank];
+        for (int r = r0; r < r1; r++)
+        {
+            int c = r / ks;
+            for (int d = rank - 1, rem = r % ks; d >= 0; d--) { k[d] = rem % g.Kernel[d]; rem /= g.Kernel[d]; }
+            var xc = x.Slice(c * inS, inS);
+            o.Clear();
+            for (int p = 0; p < outS; p++)
+            {
+                int idx = 0;
+                bool inside = true;
+                for (int d = 0; d < rank; d++)
+                {
+                    int pos = o[d] * g.Strides[d] - g.PadsBegin[d] + k[d] * g.Dilations[d];
+                    if (pos < 0 || pos >= g.InputSpatial[d]) { inside = false; break; }
+                    idx = idx * g.InputSpatial[d] + pos;
+                }
+                col[p * kg + r] = inside ? xc[idx] : pad;
+                for (int d = rank - 1; d >= 0; d--)
+                {
+                    if (++o[d] < g.OutputSpatial[d]) break;
+                    o[d] = 0;
+                }
+            }
+        }
     }
 }
 

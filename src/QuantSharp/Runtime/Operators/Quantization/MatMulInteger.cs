@@ -14,6 +14,10 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 [OnnxOperator("MatMulInteger", 10)]
 public sealed class MatMulIntegerKernel : OpKernel
 {
+    private ConstantInt8MatMulB? _packedB;
+
+    public override void Initialize(KernelInitContext ctx) => _packedB = ConstantInt8MatMulB.TryCreate(ctx, 1, 3);
+
     public override void Compute(KernelContext ctx)
     {
         var a = ctx.Input(0);
@@ -22,13 +26,69 @@ public sealed class MatMulIntegerKernel : OpKernel
         var azp = IntMatMul.RowParams(ctx.OptionalInput(2), a.Shape, s, "a_zero_point", t => QuantTensorOps.ToInts(t, "a_zero_point"), 0);
         var bzp = IntMatMul.ColumnParams(ctx.OptionalInput(3), b.Shape, s, "b_zero_point", t => QuantTensorOps.ToInts(t, "b_zero_point"), 0);
         var y = ctx.Output<int>(0, s.OutputShape);
-        IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, y.Data);
+        if (_packedB is null || !_packedB.TryAccumulate(ctx, a, b, azp, s, y.Data)) IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, y.Data);
     }
 
     public override void InferTypes(TypeInferenceContext ctx)
     {
         var dims = MatMulShape.InferDims(ctx.InputType(0), ctx.InputType(1));
         ctx.SetOutputType(0, new TensorTypeInfo(DataType.Int32, dims));
+    }
+}
+
+/// <summary>
+/// A constant 2-D int8 B (with a constant or absent zero point) packed once at session creation for the int8 GEMM
+/// driver (<see cref="Kernels.Simd.Int8Gemm"/>: generated VNNI/AMX code or the best managed kernel), used when A's
+/// zero point is one value for all rows; other cases take the general path.
+/// </summary>
+internal sealed class ConstantInt8MatMulB
+{
+    private readonly Tensor _source;
+    private readonly Kernels.Simd.PackedInt8Weights _packed;
+    private readonly Kernels.Simd.IInt8GemmKernel? _kernel;
+
+    /// <summary>How many products took the packed path (process-wide; tests check the path is used).</summary>
+    internal static long Uses;
+
+    private ConstantInt8MatMulB(Tensor source, Kernels.Simd.PackedInt8Weights packed, Kernels.Simd.IInt8GemmKernel? kernel)
+    {
+        _source = source;
+        _packed = packed;
+        _kernel = kernel;
+    }
+
+    /// <summary>Packs input <paramref name="bInput"/> when it is a 2-D int8 initializer and input
+    /// <paramref name="zeroPointInput"/> is absent or a constant scalar / [N] vector; else null.</summary>
+    public static ConstantInt8MatMulB? TryCreate(KernelInitContext ctx, int bInput, int zeroPointInput)
+    {
+        if (ctx.Constant(bInput) is not Tensor<sbyte> b || b.Rank != 2) return null;
+        int k = b.Shape[0], n = b.Shape[1];
+        int[] zp = [];
+        if (ctx.Node.Input(zeroPointInput) is not null)
+        {
+            var z = ctx.Constant(zeroPointInput);
+            if (z is null || !(z.Length == 1 || (z.Rank == 1 && z.Length == n))) return null;
+            zp = QuantTensorOps.ToInts(z, "b_zero_point");
+        }
+        var kernel = Kernels.Jit.GeneratedInt8Kernel.Select(ctx.Options.IntegerExecution.GeneratedCode);
+        var packed = Kernels.Simd.PackedInt8Weights.Pack(k, n, b.Data, n, false, zp, Kernels.Jit.GeneratedInt8Kernel.KAlignmentFor(kernel));
+        return new ConstantInt8MatMulB(b, packed, kernel);
+    }
+
+    /// <summary>Y = (A − azp)·(B − bzp) for every row of A at once, when B is the packed tensor and azp is uniform.</summary>
+    public bool TryAccumulate(KernelContext ctx, Tensor a, Tensor b, int[] azp, MatMulShape s, int[] y)
+    {
+        if (!ReferenceEquals(b, _source) || s.BBatchShape.Length != 0) return false;
+        foreach (int z in azp) if (z != azp[0]) return false;
+        // B has no batch dimensions, so A's batches are the output's in order: all rows are contiguous.
+        int rows = s.BatchCount * s.M, za = azp.Length == 0 ? 0 : azp[0];
+        Interlocked.Increment(ref Uses);
+        switch (a)
+        {
+            case Tensor<byte> u: Kernels.Simd.Int8Gemm.Multiply(rows, u.Data.AsSpan(0, rows * s.K), s.K, za, _packed, y, s.N, ctx.Threads, _kernel); return true;
+            case Tensor<sbyte> v: Kernels.Simd.Int8Gemm.Multiply(rows, v.Data.AsSpan(0, rows * s.K), s.K, za, _packed, y, s.N, ctx.Threads, _kernel); return true;
+            default: return false;
+        }
     }
 }
 

@@ -13,6 +13,10 @@ namespace QuantSharp.Runtime.Operators.Quantization;
 [OnnxOperator("QLinearMatMul", 10)]
 public sealed class QLinearMatMulKernel : OpKernel
 {
+    private ConstantInt8MatMulB? _packedB;
+
+    public override void Initialize(KernelInitContext ctx) => _packedB = ConstantInt8MatMulB.TryCreate(ctx, 3, 5);
+
     public override void Compute(KernelContext ctx)
     {
         var a = ctx.Input(0);
@@ -27,7 +31,7 @@ public sealed class QLinearMatMulKernel : OpKernel
         var asc = IntMatMul.RowParams(ctx.Input(1), a.Shape, s, "a_scale", t => QuantTensorOps.ToFloats(t, "a_scale"), 1f);
         var bsc = IntMatMul.ColumnParams(ctx.Input(4), b.Shape, s, "b_scale", t => QuantTensorOps.ToFloats(t, "b_scale"), 1f);
         var acc = ctx.RentScratch<int>(ShapeUtil.Product(s.OutputShape));
-        IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, acc);
+        if (_packedB is null || !_packedB.TryAccumulate(ctx, a, b, azp, s, acc)) IntMatMul.Accumulate(ctx, a, b, azp, bzp, s, acc);
         var y = ctx.Output(0, yZero.DataType, s.OutputShape);
         IntMatMul.Requantize(ctx, acc, s, asc, bsc, ctx.Input(6), yZero, y);
         ctx.ReturnScratch(acc);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
 using QuantSharp.Tensors;
@@ -102,6 +103,18 @@ public sealed class QuantizeLinearKernel : OpKernel
         // Per-tensor layouts are one long row; split it so the work still spreads over threads.
         if (l.Granularity == QuantGranularity.PerTensor)
         {
+            if (typeof(TIn) == typeof(float) && precision == DataType.Float && (typeof(TOut) == typeof(byte) || typeof(TOut) == typeof(sbyte)))
+            {
+                var xf = (float[])(object)x;
+                float sf = (float)scales[0];
+                int z = zps[0];
+                ctx.ParallelFor(x.Length, 16384, (start, end) =>
+                {
+                    var dst = System.Runtime.InteropServices.MemoryMarshal.AsBytes(y.AsSpan(start, end - start));
+                    QuantizeToBytes(xf.AsSpan(start, end - start), sf, z, qmin, qmax, dst);
+                });
+                return;
+            }
             ctx.ParallelFor(x.Length, 16384, (start, end) =>
             {
                 for (int i = start; i < end; i++)
@@ -121,6 +134,50 @@ public sealed class QuantizeLinearKernel : OpKernel
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// Per-tensor float → 8-bit codes, 16 lanes at a time: q = x / s in float (the float quotient equals the double
+    /// quotient rounded to float, as <see cref="QuantizeOne"/> computes it), rounded half to even, NaN mapped to 0,
+    /// clamped to [qmin − zp, qmax − zp] while still float (so ±∞ saturate), then zp added and narrowed to bytes
+    /// (s8 codes as two's complement). The tail uses <see cref="QuantizeOne"/>.
+    /// </summary>
+    internal static void QuantizeToBytes(ReadOnlySpan<float> x, float s, int zp, int qmin, int qmax, Span<byte> y)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(s);
+            var lo = Vector512.Create((float)(qmin - zp));
+            var hi = Vector512.Create((float)(qmax - zp));
+            var vz = Vector512.Create(zp);
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var q = Vector512.Round(Vector512.Create(x.Slice(i, 16)) / vs);
+                q = Vector512.ConditionalSelect(Vector512.Equals(q, q), q, Vector512<float>.Zero);
+                var v = Vector512.ConvertToInt32(Vector512.Min(Vector512.Max(q, lo), hi)) + vz;
+                var n16 = Vector256.Narrow(v.GetLower(), v.GetUpper());
+                Vector128.Narrow(n16.GetLower(), n16.GetUpper()).AsByte().CopyTo(y.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(s);
+            var lo = Vector256.Create((float)(qmin - zp));
+            var hi = Vector256.Create((float)(qmax - zp));
+            var vz = Vector256.Create(zp);
+            Span<byte> tmp = stackalloc byte[16];
+            for (; i <= x.Length - 8; i += 8)
+            {
+                var q = Vector256.Round(Vector256.Create(x.Slice(i, 8)) / vs);
+                q = Vector256.ConditionalSelect(Vector256.Equals(q, q), q, Vector256<float>.Zero);
+                var v = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(q, lo), hi)) + vz;
+                var n16 = Vector128.Narrow(v.GetLower(), v.GetUpper());
+                Vector128.Narrow(n16, n16).AsByte().CopyTo(tmp);
+                tmp[..8].CopyTo(y.Slice(i, 8));
+            }
+        }
+        for (; i < x.Length; i++) y[i] = (byte)QuantizeOne(x[i], s, zp, DataType.Float, qmin, qmax);
     }
 
     /// <summary>

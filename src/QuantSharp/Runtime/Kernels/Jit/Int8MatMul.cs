@@ -1,0 +1,81 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using QuantSharp.Runtime.Kernels.Simd;
+
+namespace QuantSharp.Runtime.Kernels.Jit;
+
+/// <summary>
+/// Public batched int8 matrix product for other parts of QuantSharp (e.g. LLM prompt processing): activations A
+/// (m×K, u8 or s8, row-major) times signed 8-bit weights W packed once (<see cref="PackWeights"/>), on the fastest
+/// kernel of the <see cref="Int8Gemm"/> driver — the generated 512-bit VNNI code (AMX-class CPUs included) when
+/// allowed and available, else the best managed SIMD kernel. Results are exact int32 and identical whichever kernel
+/// runs or how many threads are used.
+/// </summary>
+public static class Int8MatMul
+{
+    /// <summary>
+    /// Packs W once: element (k, n) is <c>transposed ? w[n·K + k] : w[k·N + n]</c> (transposed = the usual
+    /// [out_features, in_features] weight layout). Zero points: none, one, or N (per output column). K is padded to
+    /// what the fastest kernel here wants (64 on AMX, else 4).
+    /// </summary>
+    public static PackedInt8Weights PackWeights(ReadOnlySpan<sbyte> w, int k, int n, bool transposed, ReadOnlySpan<int> zeroPoints = default) =>
+        PackedInt8Weights.Pack(k, n, w, transposed ? k : n, transposed, zeroPoints, GeneratedInt8Kernel.KAlignmentFor(null));
+
+    /// <summary>The micro-kernel the calls below use.</summary>
+    public static IInt8GemmKernel Kernel(bool allowGenerated = true) => GeneratedInt8Kernel.Select(allowGenerated) ?? Int8Gemm.Default;
+
+    /// <summary>C[i, j] = Σ_k (A[i, k] − aZero)·(W[k, j] − zw[j]) in wrapping int32, for s8 A.</summary>
+    public static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZero, PackedInt8Weights w, Span<int> c, int ldc,
+        int threads = 1, bool allowGenerated = true) =>
+        Int8Gemm.Multiply(m, a, lda, aZero, w, c, ldc, threads, Kernel(allowGenerated));
+
+    /// <summary>C[i, j] = Σ_k (A[i, k] − aZero)·(W[k, j] − zw[j]) in wrapping int32, for u8 A.</summary>
+    public static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZero, PackedInt8Weights w, Span<int> c, int ldc,
+        int threads = 1, bool allowGenerated = true) =>
+        Int8Gemm.Multiply(m, a, lda, aZero, w, c, ldc, threads, Kernel(allowGenerated));
+
+    /// <summary>
+    /// Float output for symmetric s8 activations: C[i, j] = fma((float)acc[i, j], aScales[i]·wScales[j], bias[j])
+    /// with acc = Σ_k A[i, k]·(W[k, j] − zw[j]) (the product aScales[i]·wScales[j] in float32, then one fused
+    /// multiply-add). aScales: one per row or a single value; wScales: one per column or a single value; bias: N
+    /// values or empty (0).
+    /// </summary>
+    public static void MultiplyScaled(int m, ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScales, PackedInt8Weights w,
+        ReadOnlySpan<float> wScales, ReadOnlySpan<float> bias, Span<float> c, int ldc, int threads = 1, bool allowGenerated = true)
+    {
+        int n = w.Columns;
+        if (m < 0) throw new QuantSharpException($"int8 matmul: negative row count {m}");
+        if (aScales.Length != 1 && aScales.Length != m) throw new QuantSharpException($"int8 matmul: {aScales.Length} activation scales, expected 1 or {m}");
+        if (wScales.Length != 1 && wScales.Length != n) throw new QuantSharpException($"int8 matmul: {wScales.Length} weight scales, expected 1 or {n}");
+        if (bias.Length != 0 && bias.Length != n) throw new QuantSharpException($"int8 matmul: {bias.Length} bias values, expected 0 or {n}");
+        if (m == 0 || n == 0) return;
+        if (ldc < n || (long)(m - 1) * ldc + n > c.Length)
+            throw new QuantSharpException($"int8 matmul: C buffer of {c.Length} elements too small for {m}x{n} with leading dimension {ldc}");
+        var acc = ArrayPool<int>.Shared.Rent(checked(m * n));
+        var scale = ArrayPool<float>.Shared.Rent(n);
+        var add = ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            Multiply(m, a, lda, 0, w, acc, n, threads, allowGenerated);
+            var addSpan = add.AsSpan(0, n);
+            if (bias.Length == 0) addSpan.Clear();
+            else bias.CopyTo(addSpan);
+            for (int i = 0; i < m; i++)
+            {
+                float sa = aScales.Length == 1 ? aScales[0] : aScales[i];
+                var s = scale.AsSpan(0, n);
+                if (wScales.Length == 1) s.Fill(sa * wScales[0]);
+                else TensorPrimitives.Multiply(wScales, sa, s);
+                var row = c.Slice(i * ldc, n);
+                TensorPrimitives.ConvertTruncating<int, float>(acc.AsSpan(i * n, n), row);
+                TensorPrimitives.FusedMultiplyAdd(row, s, addSpan, row);
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(acc);
+            ArrayPool<float>.Shared.Return(scale);
+            ArrayPool<float>.Shared.Return(add);
+        }
+    }
+}

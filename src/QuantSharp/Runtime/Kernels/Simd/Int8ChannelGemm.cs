@@ -1,0 +1,317 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using QuantSharp.Runtime.Kernels.Reference;
+
+namespace QuantSharp.Runtime.Kernels.Simd;
+
+/// <summary>
+/// Constant s8 weights W (M×K) for <see cref="Int8ChannelGemm"/>, packed once: row m at Data[m·PaddedDepth], K padded
+/// with zeros to a multiple of 4 (one vpdpbusd group) and M to a multiple of <see cref="RowBlock"/> with zero rows, so
+/// the micro-kernel never reads past the panel. Row sums Σ_k W[m, k] serve the activation zero-point correction.
+/// </summary>
+public sealed unsafe class Int8ChannelWeights
+{
+    /// <summary>Rows (output channels) per micro-tile.</summary>
+    public const int RowBlock = 4;
+
+    private Int8ChannelWeights(byte[] data, int m, int k, int kp, int[] rowSums, int[] zeroPoints)
+    {
+        Data = data;
+        Rows = m;
+        Depth = k;
+        PaddedDepth = kp;
+        RowSums = rowSums;
+        ZeroPoints = zeroPoints;
+        AnyZeroPoint = zeroPoints.Any(z => z != 0);
+    }
+
+    /// <summary>Packed bytes (pinned, so raw pointers stay valid); signed values stored as bytes.</summary>
+    public byte[] Data { get; }
+    public int Rows { get; }
+    public int Depth { get; }
+    public int PaddedDepth { get; }
+    public int[] RowSums { get; }
+
+    /// <summary>Zero point of each row (length M).</summary>
+    public int[] ZeroPoints { get; }
+
+    /// <summary>Whether some row has a non-zero zero point (then the activations' column sums are needed).</summary>
+    public bool AnyZeroPoint { get; }
+
+    public byte* Pointer => (byte*)Unsafe.AsPointer(ref Data[0]);
+
+    /// <summary>Packs W (row m at w[m·K]); zero points: empty (0), one (per tensor) or M (per row).</summary>
+    public static Int8ChannelWeights Pack(int m, int k, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> zeroPoints)
+    {
+        if (m < 0 || k < 0 || (long)m * k > w.Length) throw new QuantSharpException($"int8 channel GEMM: weights of {w.Length} elements cannot be {m}x{k}");
+        if (zeroPoints.Length > 1 && zeroPoints.Length != m)
+            throw new QuantSharpException($"int8 channel GEMM: {zeroPoints.Length} weight zero points, expected 1 or {m}");
+        int kp = (k + 3) / 4 * 4, mp = (m + RowBlock - 1) / RowBlock * RowBlock;
+        var data = GC.AllocateArray<byte>(Math.Max(1, checked(mp * kp)), pinned: true);
+        var sums = new int[m];
+        var zps = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            int s = 0;
+            for (int p = 0; p < k; p++)
+            {
+                sbyte v = w[i * k + p];
+                data[i * kp + p] = (byte)v;
+                s += v;
+            }
+            sums[i] = s;
+            zps[i] = zeroPoints.Length == 0 ? 0 : zeroPoints.Length == 1 ? zeroPoints[0] : zeroPoints[i];
+        }
+        return new Int8ChannelWeights(data, m, k, kp, sums, zps);
+    }
+}
+
+/// <summary>Per-channel float requantization parameters (see <see cref="Int8ChannelGemmReference.Requantize"/>).</summary>
+public sealed class Int8ChannelRequantization(float[] multipliers, float[] offsets, int zeroPoint, int min, int max)
+{
+    public float[] Multipliers { get; } = multipliers;
+    public float[] Offsets { get; } = offsets;
+    public int ZeroPoint { get; } = zeroPoint;
+    public int Min { get; } = min;
+    public int Max { get; } = max;
+}
+
+/// <summary>
+/// Int8 GEMM with the weights on the left: C[m, j] = Σ_k (W[m, k] − zw[m]) · (X[k, j] − zx) for a u8/s8 activation
+/// matrix X (K×N, one column per output position), so each output row is one channel and a convolution's result is
+/// written in NCHW order directly, with requantization fused into the micro-kernel's epilogue.
+/// <para>
+/// X is first packed (<see cref="PackColumns"/>) into blocks of 16 columns: for each group of 4 consecutive k, the
+/// 16 columns' 4 bytes (64 bytes, two ymm), s8 values flipped to u8 by xor 0x80 (x + 128, the zero point with them).
+/// The micro-kernel (4 rows × 16 columns, eight int32 ymm accumulators) broadcasts 4 weight bytes per row and runs
+/// vpdpbusd (u8 × s8, AvxVnni) on the packed columns. With X' = X (+128) and zx' = zx (+128):
+/// Σ(W − zw)(X' − zx') = ΣW·X' − zx'·ΣW[m] − zw[m]·ΣX'[j] + K·zx'·zw[m], applied once per output in wrapping int32,
+/// so the result equals <see cref="Int8ChannelGemmReference.Multiply{TX}"/> exactly.
+/// </para>
+/// </summary>
+public static unsafe class Int8ChannelGemm
+{
+    /// <summary>Columns per packed block.</summary>
+    public const int BlockColumns = 16;
+
+    /// <summary>Whether the vpdpbusd micro-kernel can run here (callers use another path otherwise).</summary>
+    public static bool IsSupported => AvxVnni.IsSupported;
+
+    /// <summary>Bytes of the packed panel for K (padded) × N.</summary>
+    public static int PanelBytes(int paddedDepth, int n) => (n + BlockColumns - 1) / BlockColumns * paddedDepth * BlockColumns;
+
+    /// <summary>
+    /// Packs columns [0, n) of rows [0, k) of X (row r at src + r·ld) into <paramref name="dst"/>
+    /// (<see cref="PanelBytes"/> bytes): element (r, j) at ((j / 16)·kp/4 + r / 4)·64 + (j % 16)·4 + r % 4, xor
+    /// <paramref name="flip"/>; rows k..kp and columns n..16⌈n/16⌉ are zero. With <paramref name="columnSums"/>
+    /// (length ≥ n), also writes Σ_r X'[r, j] per column.
+    /// </summary>
+    public static void PackColumns(byte* src, int ld, int k, int n, byte flip, int kp, byte* dst, int* columnSums)
+    {
+        int blocks = (n + BlockColumns - 1) / BlockColumns;
+        var zero = stackalloc byte[BlockColumns];
+        for (int i = 0; i < BlockColumns; i++) zero[i] = flip;
+        var tail = stackalloc byte[4 * BlockColumns];
+        var f = Vector128.Create(flip);
+        for (int b = 0; b < blocks; b++)
+        {
+            int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
+            byte* d = dst + (long)b * kp * BlockColumns;
+            for (int g = 0; g < kp; g += 4, d += 64)
+            {
+                // Rows past k read as flip, which xor makes 0.
+                byte* r0 = g < k ? src + (long)g * ld + j0 : zero;
+                byte* r1 = g + 1 < k ? src + (long)(g + 1) * ld + j0 : zero;
+                byte* r2 = g + 2 < k ? src + (long)(g + 2) * ld + j0 : zero;
+                byte* r3 = g + 3 < k ? src + (long)(g + 3) * ld + j0 : zero;
+                if (cols < BlockColumns)
+                {
+                    // Short last block: copy the columns into a zero-padded (flip-valued) tile first.
+                    for (int i = 0; i < 4 * BlockColumns; i++) tail[i] = flip;
+                    for (int j = 0; j < cols; j++)
+                    {
+                        tail[j] = r0[j]; tail[16 + j] = r1[j]; tail[32 + j] = r2[j]; tail[48 + j] = r3[j];
+                    }
+                    r0 = tail; r1 = tail + 16; r2 = tail + 32; r3 = tail + 48;
+                }
+                if (Sse2.IsSupported)
+                {
+                    var a0 = Vector128.Load(r0) ^ f;
+                    var a1 = Vector128.Load(r1) ^ f;
+                    var a2 = Vector128.Load(r2) ^ f;
+                    var a3 = Vector128.Load(r3) ^ f;
+                    // Byte interleave rows (0,1) and (2,3), then 16-bit interleave: 4 bytes per column.
+                    var t0 = Sse2.UnpackLow(a0, a1).AsUInt16();
+                    var t1 = Sse2.UnpackHigh(a0, a1).AsUInt16();
+                    var t2 = Sse2.UnpackLow(a2, a3).AsUInt16();
+                    var t3 = Sse2.UnpackHigh(a2, a3).AsUInt16();
+                    Sse2.UnpackLow(t0, t2).AsByte().Store(d);
+                    Sse2.UnpackHigh(t0, t2).AsByte().Store(d + 16);
+                    Sse2.UnpackLow(t1, t3).AsByte().Store(d + 32);
+                    Sse2.UnpackHigh(t1, t3).AsByte().Store(d + 48);
+                }
+                else
+                {
+                    for (int j = 0; j < BlockColumns; j++)
+                    {
+                        d[4 * j] = (byte)(r0[j] ^ flip); d[4 * j + 1] = (byte)(r1[j] ^ flip);
+                        d[4 * j + 2] = (byte)(r2[j] ^ flip); d[4 * j + 3] = (byte)(r3[j] ^ flip);
+                    }
+                }
+            }
+        }
+        if (columnSums is null) return;
+        for (int j = 0; j < n; j++)
+        {
+            byte* d = dst + (long)(j / BlockColumns) * kp * BlockColumns + (j % BlockColumns) * 4;
+            int s = 0;
+            for (int g = 0; g < kp; g += 4, d += 64) s += d[0] + d[1] + d[2] + d[3];
+            columnSums[j] = s;
+        }
+    }
+
+    /// <summary>
+    /// Requantized output: y[m·ldy + j] (u8, or s8 as two's-complement bytes) for all rows m of W and columns [0, n)
+    /// of the packed panel; <paramref name="xZero"/> is the (flipped) activation zero point zx'.
+    /// <paramref name="columnSums"/> is needed only when W has non-zero zero points.
+    /// </summary>
+    public static void Multiply(Int8ChannelWeights w, byte* panel, int n, int xZero, int* columnSums, Int8ChannelRequantization rq, byte* y, int ldy)
+        => Run(w, panel, n, xZero, columnSums, rq, y, ldy, null, 0);
+
+    /// <summary>Int32 output: c[m·ldc + j] = the corrected accumulator, for all rows of W and columns [0, n).</summary>
+    public static void Multiply(Int8ChannelWeights w, byte* panel, int n, int xZero, int* columnSums, int* c, int ldc)
+        => Run(w, panel, n, xZero, columnSums, null, null, 0, c, ldc);
+
+    private static void Run(Int8ChannelWeights w, byte* panel, int n, int xZero, int* columnSums, Int8ChannelRequantization? rq,
+        byte* y, int ldy, int* c, int ldc)
+    {
+        if (!IsSupported) throw new QuantSharpException("int8 channel GEMM: AVX-VNNI is not available");
+        if (w.AnyZeroPoint && columnSums is null) throw new QuantSharpException("int8 channel GEMM: weight zero points need the column sums");
+        int m = w.Rows, kp = w.PaddedDepth, k = w.Depth;
+        if (m == 0 || n == 0) return;
+        int blocks = (n + BlockColumns - 1) / BlockColumns;
+        byte* wp = w.Pointer;
+        int* corr = stackalloc int[Int8ChannelWeights.RowBlock];
+        int* zws = stackalloc int[Int8ChannelWeights.RowBlock];
+        fixed (int* rowSums = w.RowSums) fixed (int* zp = w.ZeroPoints)
+        fixed (float* mul = rq?.Multipliers) fixed (float* off = rq?.Offsets)
+        {
+            for (int m0 = 0; m0 < m; m0 += Int8ChannelWeights.RowBlock)
+            {
+                int rows = Math.Min(Int8ChannelWeights.RowBlock, m - m0);
+                for (int r = 0; r < Int8ChannelWeights.RowBlock; r++)
+                {
+                    int mi = Math.Min(m0 + r, m - 1);
+                    // −zx'·ΣW[m] + K·zx'·zw[m], wrapping.
+                    corr[r] = unchecked(-xZero * rowSums[mi] + k * xZero * zp[mi]);
+                    zws[r] = zp[mi];
+                }
+                byte* wr = wp + (long)m0 * kp;
+                for (int b = 0; b < blocks; b++)
+                {
+                    int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
+                    Tile(wr, kp, panel + (long)b * kp * BlockColumns, out var c00, out var c01, out var c10, out var c11,
+                        out var c20, out var c21, out var c30, out var c31);
+                    Vector256<int> s0 = default, s1 = default;
+                    if (w.AnyZeroPoint)
+                    {
+                        s0 = Load8(columnSums + j0, cols);
+                        s1 = Load8(columnSums + j0 + 8, cols - 8);
+                    }
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var (lo, hi) = r switch { 0 => (c00, c01), 1 => (c10, c11), 2 => (c20, c21), _ => (c30, c31) };
+                        var cv = Vector256.Create(corr[r]);
+                        lo += cv;
+                        hi += cv;
+                        if (zws[r] != 0)
+                        {
+                            var z = Vector256.Create(zws[r]);
+                            lo -= z * s0;
+                            hi -= z * s1;
+                        }
+                        int mi = m0 + r;
+                        if (rq is null)
+                        {
+                            int* dst = c + (long)mi * ldc + j0;
+                            Int8KernelCommon.Store8(lo, dst, cols);
+                            if (cols > 8) Int8KernelCommon.Store8(hi, dst + 8, cols - 8);
+                        }
+                        else
+                        {
+                            var q = Requantize(lo, hi, mul[mi], off[mi], rq);
+                            byte* dst = y + (long)mi * ldy + j0;
+                            if (cols == BlockColumns) q.Store(dst);
+                            else for (int j = 0; j < cols; j++) dst[j] = q.GetElement(j);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Load8(int* p, int count)
+    {
+        if (count >= 8) return Vector256.Load(p);
+        if (count <= 0) return default;
+        var t = stackalloc int[8];
+        for (int i = 0; i < 8; i++) t[i] = i < count ? p[i] : 0;
+        return Vector256.Load(t);
+    }
+
+    /// <summary>
+    /// 16 accumulators → 16 output bytes by <see cref="Int8ChannelGemmReference.Requantize"/>: convert, multiply,
+    /// add, round half to even, clamp to [min − zp, max − zp] (the rounded value is an integer, so clamping it equals
+    /// the reference's comparisons and keeps the conversion in range), convert, add zp, narrow. One 512-bit vector
+    /// with AVX-512 (vpmovdb narrows in one step), else two 256-bit halves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> Requantize(Vector256<int> lo, Vector256<int> hi, float mul, float off, Int8ChannelRequantization rq)
+    {
+        float fMin = rq.Min - rq.ZeroPoint, fMax = rq.Max - rq.ZeroPoint;
+        if (Avx512F.IsSupported)
+        {
+            var v = Vector512.Create(lo, hi);
+            var r = Vector512.Round(Vector512.ConvertToSingle(v) * Vector512.Create(mul) + Vector512.Create(off));
+            r = Vector512.Min(Vector512.Max(r, Vector512.Create(fMin)), Vector512.Create(fMax));
+            return Avx512F.ConvertToVector128Byte(Vector512.ConvertToInt32(r) + Vector512.Create(rq.ZeroPoint));
+        }
+        var m = Vector256.Create(mul);
+        var o = Vector256.Create(off);
+        var fLo = Vector256.Create(fMin);
+        var fHi = Vector256.Create(fMax);
+        var zp = Vector256.Create(rq.ZeroPoint);
+        var a = Vector256.Min(Vector256.Max(Vector256.Round(Vector256.ConvertToSingle(lo) * m + o), fLo), fHi);
+        var b = Vector256.Min(Vector256.Max(Vector256.Round(Vector256.ConvertToSingle(hi) * m + o), fLo), fHi);
+        var s = Vector256.Narrow(Vector256.ConvertToInt32(a) + zp, Vector256.ConvertToInt32(b) + zp);
+        return Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte();
+    }
+
+    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(byte* w, int kp, byte* x, out Vector256<int> c00, out Vector256<int> c01, out Vector256<int> c10,
+        out Vector256<int> c11, out Vector256<int> c20, out Vector256<int> c21, out Vector256<int> c30, out Vector256<int> c31)
+    {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = default;
+        byte* w0 = w, w1 = w + kp, w2 = w + 2 * kp, w3 = w + 3 * kp;
+        for (int g = 0; g < kp; g += 4, x += 64)
+        {
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 32);
+            var b = Vector256.Create(*(int*)(w0 + g)).AsSByte();
+            c00 = AvxVnni.MultiplyWideningAndAdd(c00, x0, b);
+            c01 = AvxVnni.MultiplyWideningAndAdd(c01, x1, b);
+            b = Vector256.Create(*(int*)(w1 + g)).AsSByte();
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, x0, b);
+            c11 = AvxVnni.MultiplyWideningAndAdd(c11, x1, b);
+            b = Vector256.Create(*(int*)(w2 + g)).AsSByte();
+            c20 = AvxVnni.MultiplyWideningAndAdd(c20, x0, b);
+            c21 = AvxVnni.MultiplyWideningAndAdd(c21, x1, b);
+            b = Vector256.Create(*(int*)(w3 + g)).AsSByte();
+            c30 = AvxVnni.MultiplyWideningAndAdd(c30, x0, b);
+            c31 = AvxVnni.MultiplyWideningAndAdd(c31, x1, b);
+        }
+    }
+}
