@@ -158,7 +158,7 @@ public class QuantFormatTests(ITestOutputHelper output)
         var h = new double[cols * cols];
         for (int i = 0; i < cols; i++) h[i * cols + i] = 1;
         var src = F32Matrix.FromArray("w", rows, cols, values);
-        var g = Gptq.Quantize(src, "int3-g32", h, new GptqOptions { ActOrder = false, BlockSize = 16 });
+        var g = Gptq.Quantize(src, "int3-g32", h, new GptqOptions { ActOrder = false, BlockSize = 16, ClipSearch = false });
         var rtn = MatrixQuantizers.RoundToNearest(src, "int3-g32");
         var a = new float[cols];
         var b = new float[cols];

@@ -9,6 +9,11 @@ public sealed record GptqOptions
     public bool ActOrder { get; init; } = true;
     /// <summary>Columns whose error is propagated eagerly before the rest of the row is updated at once (lazy batch).</summary>
     public int BlockSize { get; init; } = 128;
+    /// <summary>
+    /// Choose each group's grid by the range search of <see cref="MatrixQuantizer.InitGroup"/> weighted by diag(H) (as the
+    /// reference GPTQ code's MSE grid search for the scale) instead of plain min/max.
+    /// </summary>
+    public bool ClipSearch { get; init; } = true;
 }
 
 /// <summary>
@@ -22,6 +27,7 @@ public sealed record GptqOptions
 /// <item>Groups: a group's grid is chosen when the first of its columns is reached, from the values its weights have at
 /// that moment (pending updates included); its other columns are rounded on that grid when they are reached. Groups are
 /// the format's own blocks in the original column order, so the result is an ordinary matrix of that format.</item>
+/// <item>Group grids: the diag(H)-weighted range search (<see cref="GptqOptions.ClipSearch"/>), or min/max.</item>
 /// <item>Lazy batches: inside a batch of <see cref="GptqOptions.BlockSize"/> columns updates are applied at once; the
 /// columns after the batch receive the batch's accumulated errors in one pass at its end (same result, fewer passes).</item>
 /// </list>
@@ -60,6 +66,8 @@ public static class Gptq
         var q = MatrixQuantizers.Create(type, name, rows, cols);
         q.PrepareTensor(w);
         int g = q.GroupSize, bs = Math.Max(1, options.BlockSize);
+        var diag = new float[cols];
+        for (int j = 0; j < cols; j++) diag[j] = (float)h[(long)j * cols + j];
         var pos = new int[cols]; // pos[c] = place of original column c in the visiting order
         for (int i = 0; i < cols; i++) pos[perm[i]] = i;
 
@@ -89,7 +97,7 @@ public static class Gptq
                                 for (int t = i1; t < i; t++) v -= err[t] * u[(long)t * cols + p];
                             group[k] = (float)v;
                         }
-                        q.InitGroup(r, gi, group.AsSpan(0, n), default);
+                        q.InitGroup(r, gi, group.AsSpan(0, n), options.ClipSearch ? diag.AsSpan(s, n) : default);
                         started[gi] = true;
                     }
                     double x = row[i];
