@@ -5,16 +5,18 @@ using QuantSharp.Runtime.Kernels.Simd;
 namespace QuantSharp.Bench;
 
 /// <summary>
-/// Int8 GEMM throughput per kernel: GOPS = 2·M·N·K / time (one multiply and one add per MAC), one thread;
-/// and the 4096×4096 GEMV (LLM decode shape) as weight bandwidth, GB/s = N·K bytes / time.
-/// Run: dotnet run -c Release --project bench/QuantSharp.Bench -- --filter '*Int8Gemm*' (add --job short for a quick look),
-/// or a Stopwatch pass: dotnet run -c Release --project bench/QuantSharp.Bench -- int8-quick.
+/// Int8 GEMM throughput per kernel: GOPS = 2·M·N·K / time (one multiply and one add per MAC), one thread, at the
+/// shapes of <see cref="Shape"/>; the 1×4096×4096 GEMV (LLM decode shape) reads as weight bandwidth, GB/s = N·K bytes
+/// / time (the suite's "B GB/s" column). Weights of 8 MiB or more rotate through copies (<see cref="WeightCopies"/>).
+/// Run: the `suite` mode (bench/README.md), or dotnet run -c Release --project bench/QuantSharp.Bench -- --filter
+/// '*Int8Gemm*' --job short, or a Stopwatch pass: dotnet run -c Release --project bench/QuantSharp.Bench -- int8-quick.
 /// </summary>
 public class Int8GemmBenchmarks
 {
     private byte[] _a = [];
     private int[] _c = [];
-    private PackedInt8Weights? _b;
+    private PackedInt8Weights[] _b = [];
+    private int _next;
     private IInt8GemmKernel? _kernel;
 
     public static IEnumerable<string> SupportedKernels => Int8Gemm.SupportedKernels.Where(k => k.Name != "Scalar").Select(k => k.Name);
@@ -22,9 +24,12 @@ public class Int8GemmBenchmarks
     [ParamsSource(nameof(SupportedKernels))]
     public string Kernel { get; set; } = "";
 
-    /// <summary>"gemm1024" (1024³) or "gemv4096" (1×4096×4096).</summary>
-    [Params("gemm1024", "gemv4096")]
-    public string Shape { get; set; } = "";
+    /// <summary>
+    /// M×N×K: the 1024³ square; an LLM prompt chunk of 64 tokens through a 4096×4096 projection and a 4096→11008
+    /// feed-forward layer; and the 4096×4096 GEMV of LLM decoding (M = 1).
+    /// </summary>
+    [Params("1024x1024x1024", "64x4096x4096", "64x11008x4096", "1x4096x4096")]
+    public string Shape { get; set; } = "1024x1024x1024";
 
     [Params(1)]
     public int Threads { get; set; }
@@ -34,13 +39,30 @@ public class Int8GemmBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        (_m, _n, _k) = Shape == "gemv4096" ? (1, 4096, 4096) : (1024, 1024, 1024);
-        (_a, _b, _c) = Make(_m, _n, _k);
+        var d = Shape.Split('x').Select(int.Parse).ToArray();
+        (_m, _n, _k) = (d[0], d[1], d[2]);
+        var rnd = new Random(42);
+        _a = new byte[_m * _k];
+        rnd.NextBytes(_a);
+        _c = new int[_m * _n];
+        _b = new PackedInt8Weights[WeightCopies.For((long)_n * _k)];
+        var braw = new byte[_k * _n];
+        for (int i = 0; i < _b.Length; i++)
+        {
+            rnd.NextBytes(braw);
+            _b[i] = PackedInt8Weights.Pack(_k, _n, (sbyte[])(Array)braw, _n, false, [1]);
+        }
         _kernel = Int8Gemm.Find(Kernel);
     }
 
+    /// <summary>u8 A (zero point 3) × packed s8 B (zero point 1) → int32; successive calls take the next weight copy.</summary>
     [Benchmark]
-    public void Multiply() => Int8Gemm.Multiply(_m, (ReadOnlySpan<byte>)_a, _k, 3, _b!, _c, _n, Threads, _kernel);
+    public void Multiply()
+    {
+        var b = _b[_next];
+        _next = (_next + 1) % _b.Length;
+        Int8Gemm.Multiply(_m, (ReadOnlySpan<byte>)_a, _k, 3, b, _c, _n, Threads, _kernel);
+    }
 
     private static (byte[] A, PackedInt8Weights B, int[] C) Make(int m, int n, int k)
     {

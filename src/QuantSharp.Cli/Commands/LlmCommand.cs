@@ -13,6 +13,8 @@ public sealed class LlmCommand : Command
     public override string Summary => "language models (llama2.c, GGUF, Hugging Face Llama/GPT-2): inspect, generate text, measure perplexity";
     public override string Usage =>
         "llm inspect MODEL|--synthetic NAME [--type T] [--json]\n" +
+        "       quantsharp llm generate --synthetic NAME [--type T] [-n N] [--prompt-ids IDS] [--threads N]\n" +
+        "       quantsharp llm bench (MODEL | --synthetic NAME) [--type T] [--threads N] [--prompt-tokens P] [-n N] [--reps R] [--json]\n" +
         "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
         "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--reference FP32MODEL] [--json]\n" +
         "       quantsharp llm quantize MODEL -o OUT.gguf --type T [--method rtn|gptq|awq|imatrix] [--calib FILE] [--keep PATTERN=TYPE ...]";
@@ -43,6 +45,10 @@ public sealed class LlmCommand : Command
         new("--windows", null, true, false, "perplexity: score only the first N windows", "N"),
         new("--type", null, true, false, "weight format: " + string.Join("|", WeightFormats.Names), "TYPE"),
         new("--threads", null, true, false, "worker threads (default: all cores)", "N"),
+        new("--prompt-ids", null, true, false, "generate/bench: prompt as comma-separated token ids (synthetic models have no tokenizer)", "IDS"),
+        new("--prompt-tokens", null, true, false, "bench: prompt length for prompt processing (default 256)", "P"),
+        new("--reps", null, true, false, "bench: repetitions, the best is reported (default 3)", "R"),
+        new("--no-membw", null, false, false, "bench: skip the DRAM read-bandwidth measurement"),
         new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
         new("--json", null, false, false, "print one JSON object (inspect, perplexity, quantize)"),
         new("--reference", null, true, false, "perplexity: FP32 model to compare against (KL divergence, same top token)", "FILE"),
@@ -53,6 +59,7 @@ public sealed class LlmCommand : Command
     {
         if (args.Positionals.Count == 0) throw new UsageException("'llm' needs a subcommand: inspect, generate or perplexity (see 'quantsharp llm --help')");
         string sub = args.Positionals[0];
+        if (LlmBench.Handles(sub, args)) return LlmBench.Execute(sub, args, ctx);
         bool synthetic = args.Has("--synthetic");
         if (args.Positionals.Count != (synthetic ? 1 : 2))
             throw new UsageException(synthetic ? $"'llm {sub} --synthetic NAME' takes no MODEL argument" : $"'llm {sub}' takes one MODEL argument, got {args.Positionals.Count - 1}");
@@ -67,7 +74,7 @@ public sealed class LlmCommand : Command
         };
     }
 
-    private static string TypeOf(CliArguments args)
+    internal static string TypeOf(CliArguments args)
     {
         string t = args.Value("--type") ?? "f32";
         if (!WeightFormats.Names.Contains(t)) throw new UsageException($"option --type: unknown type '{t}' (known: {string.Join(", ", WeightFormats.Names)})");

@@ -105,12 +105,13 @@ public static class CausalLmLoader
     }
 
     /// <summary>The synthetic model names `--synthetic` accepts.</summary>
-    public static IReadOnlyList<string> SyntheticNames => SyntheticGpt2.Names;
+    public static IReadOnlyList<string> SyntheticNames => [.. SyntheticGpt2.Names, .. SyntheticModels.LlamaNames];
 
     /// <summary>Random weights of the named model's exact shapes, built directly in <paramref name="type"/> (no tokenizer).</summary>
     public static LoadedCausalLm Synthetic(string name, string type, ulong seed = 1) => name switch
     {
         "gpt2-124m" => new LoadedCausalLm(SyntheticGpt2.Create(SyntheticGpt2.ConfigOf(name), type, seed), null, $"synthetic {name} (random weights, seed {seed})", 0, null),
+        "tinyllama-1.1b" => new LoadedCausalLm(SyntheticModels.CreateLlama(name, type, seed), null, $"synthetic {name} (random weights, seed {seed})", 0, null),
         _ => throw new QuantSharpException($"unknown synthetic model '{name}' (known: {string.Join(", ", SyntheticNames)})"),
     };
 }

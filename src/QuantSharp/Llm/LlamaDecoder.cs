@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 using QuantSharp.Llm.Formats;
+using QuantSharp.Llm.Kernels;
 using QuantSharp.Runtime;
 
 namespace QuantSharp.Llm;
@@ -24,6 +24,8 @@ public sealed class LlamaState
         QHidden = new Q8Activations(c.HiddenDim);
     }
 
+    /// <summary>Buffers of batched prompt processing (<see cref="LlamaDecoder.ForwardBatch"/>), made on first use.</summary>
+    internal BatchBuffers? Batch;
     internal float[] X, Xb, Xb2, Hb, Hb2, Q, Att, KeyCache, ValueCache;
     internal Q8Activations QDim, QHidden;
 
@@ -41,7 +43,7 @@ public delegate void MatrixInputObserver(WeightMatrix matrix, ReadOnlySpan<float
 /// Matrix rows are split over <see cref="Threads"/> workers (each row written by one worker, so results are
 /// identical for any thread count).
 /// </summary>
-public sealed class LlamaDecoder
+public sealed partial class LlamaDecoder
 {
     private readonly double[] _invFreq;
 
@@ -62,7 +64,7 @@ public sealed class LlamaDecoder
 
     public LlamaState NewState() => new(Config);
 
-    /// <summary>When set, called with every matrix and its input vector before each product (calibration statistics).</summary>
+    /// <summary>When set, <see cref="Forward"/> calls it with every matrix and its input vector before each product (calibration statistics; the batched prompt path does not).</summary>
     public MatrixInputObserver? InputObserver { get; set; }
 
     /// <summary>Runs token <paramref name="token"/> at position <paramref name="pos"/> (caching its keys/values) and returns the logits.</summary>
@@ -83,9 +85,7 @@ public sealed class LlamaDecoder
             int cacheOff = (l * c.SeqLen + pos) * kvDim;
             var k = s.KeyCache.AsSpan(cacheOff, kvDim);
             var v = s.ValueCache.AsSpan(cacheOff, kvDim);
-            MatMul(w.Wq, s.Xb, s.QDim, s.Q);
-            MatMul(w.Wk, s.Xb, s.QDim, s.KeyCache, cacheOff);
-            MatMul(w.Wv, s.Xb, s.QDim, s.ValueCache, cacheOff);
+            MatMulShared(s.Xb, s.QDim, (w.Wq, s.Q, 0), (w.Wk, s.KeyCache, cacheOff), (w.Wv, s.ValueCache, cacheOff));
 
             Rope(s.Q, pos, hs);
             Rope(k, pos, hs);
@@ -95,14 +95,8 @@ public sealed class LlamaDecoder
             TensorPrimitives.Add(s.X, s.Xb2, s.X);
 
             RmsNorm(s.Xb, s.X, w.RmsFfn, c.NormEps);
-            MatMul(w.W1, s.Xb, s.QDim, s.Hb);
-            MatMul(w.W3, s.Xb, s.QDim, s.Hb2);
-            // SwiGLU: h = SiLU(W1·n) ⊙ (W3·n), SiLU(z) = z·σ(z).
-            for (int i = 0; i < c.HiddenDim; i++)
-            {
-                float z = s.Hb[i];
-                s.Hb[i] = z / (1f + MathF.Exp(-z)) * s.Hb2[i];
-            }
+            MatMulShared(s.Xb, s.QDim, (w.W1, s.Hb, 0), (w.W3, s.Hb2, 0));
+            SwiGlu(s.Hb, s.Hb2);
             MatMul(w.W2, s.Hb, s.QHidden, s.Xb);
             TensorPrimitives.Add(s.X, s.Xb, s.X);
         }
@@ -125,8 +119,7 @@ public sealed class LlamaDecoder
         for (int i = 0; i < v.Length; i += 2)
         {
             // Angle in double: positions up to seq_len stay accurate to float precision.
-            double angle = pos * _invFreq[(i % hs) / 2];
-            float cos = (float)Math.Cos(angle), sin = (float)Math.Sin(angle);
+            var (cos, sin) = RopeAngle(pos, (i % hs) / 2);
             float a = v[i], b = v[i + 1];
             v[i] = a * cos - b * sin;
             v[i + 1] = a * sin + b * cos;
@@ -137,35 +130,9 @@ public sealed class LlamaDecoder
     private void Attention(LlamaState s, int l, int pos)
     {
         var c = Config;
-        int hs = c.HeadSize, kvDim = c.KvDim;
-        float invSqrt = 1f / MathF.Sqrt(hs);
-        int layerOff = l * c.SeqLen * kvDim;
-        var att = s.Att.AsSpan(0, pos + 1);
+        int hs = c.HeadSize;
         for (int h = 0; h < c.Heads; h++)
-        {
-            var q = s.Q.AsSpan(h * hs, hs);
-            int kvOff = layerOff + (h / c.KvMul) * hs;
-            for (int t = 0; t <= pos; t++) att[t] = Dot(q, s.KeyCache.AsSpan(kvOff + t * kvDim, hs)) * invSqrt;
-            Softmax(att);
-            var o = s.Xb.AsSpan(h * hs, hs);
-            o.Clear();
-            for (int t = 0; t <= pos; t++)
-            {
-                float a = att[t];
-                // o += a·v_t (fused multiply-add, vectorized).
-                TensorPrimitives.MultiplyAdd(s.ValueCache.AsSpan(kvOff + t * kvDim, hs), a, o, o);
-            }
-        }
-    }
-
-    /// <summary>Dot product; for short head vectors a Vector256 loop (one horizontal sum), else TensorPrimitives.</summary>
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length >= 64 || !Vector256.IsHardwareAccelerated || a.Length % Vector256<float>.Count != 0) return TensorPrimitives.Dot(a, b);
-        var acc = Vector256<float>.Zero;
-        for (int i = 0; i < a.Length; i += Vector256<float>.Count)
-            acc += Vector256.Create(a.Slice(i, Vector256<float>.Count)) * Vector256.Create(b.Slice(i, Vector256<float>.Count));
-        return Vector256.Sum(acc);
+            AttendHead(c, s.Q.AsSpan(h * hs, hs), s.KeyCache, s.ValueCache, l, h, pos, s.Att, s.Xb.AsSpan(h * hs, hs));
     }
 
     /// <summary>In-place softmax: exp(x − max) / Σ, all steps vectorized.</summary>
@@ -174,7 +141,7 @@ public sealed class LlamaDecoder
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, x);
         TensorPrimitives.Exp(x, x);
-        TensorPrimitives.Multiply(x, 1f / TensorPrimitives.Sum(x), x);
+        TensorPrimitives.Multiply(x, 1f / FixedSum(x), x);
     }
 
     /// <summary>
@@ -186,6 +153,11 @@ public sealed class LlamaDecoder
         InputObserver?.Invoke(m, x.AsSpan(0, m.Cols));
         bool q8 = m.UsesQ8Activations;
         if (q8) qx.Quantize(x);
+        if (m is IPackedQ8Matrix pm)
+        {
+            PackedProduct(pm, qx.Batch, y, offset, m.Rows);
+            return;
+        }
         // About 16K multiply-adds per chunk keeps thread hand-off cheap relative to the work.
         int minChunk = Math.Max(1, 16384 / Math.Max(1, m.Cols));
         Parallelism.For(Threads, m.Rows, minChunk, (r0, r1) =>

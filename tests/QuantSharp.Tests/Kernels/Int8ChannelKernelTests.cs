@@ -16,15 +16,13 @@ public class Int8ChannelKernelTests
     private static readonly int[] Ks = [0, 1, 3, 4, 5, 9, 31, 144, 257];
     private static readonly int[] Ns = [0, 1, 7, 15, 16, 17, 33, 100, 257];
 
-    [Theory]
+    [AvxVnniTheory]
     [InlineData(false, false)]
     [InlineData(true, false)]
     [InlineData(false, true)]
     [InlineData(true, true)]
     public unsafe void ChannelGemmMatchesReference(bool signedX, bool weightZeroPoints)
     {
-        // Without AVX-VNNI the kernel is never selected (convolutions use the im2col GEMM), so there is nothing to run.
-        if (!Int8ChannelGemm.IsSupported) return;
         var rnd = new Random(signedX ? 7 : 8);
         foreach (int m in Ms)
             foreach (int k in Ks)
@@ -190,5 +188,36 @@ public class Int8ChannelKernelTests
             Int8Add.Add(a, aSigned, b, bSigned, actual.AsSpan(0, length), ma, za, mb, zb, zy, min, max);
             Assert.Equal(expected, actual);
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WidenSubtractDeinterleaveMatchesReference(bool signed)
+    {
+        var rnd = new Random(14);
+        for (int length = 0; length <= 70; length++)
+        {
+            var x = Int8GemmCheck.Bytes(rnd, length, signed);
+            int zero = signed ? rnd.Next(-128, 128) : rnd.Next(0, 256);
+            int[] e1 = new int[(length + 1) / 2 + 1], o1 = new int[length / 2 + 1], e2 = new int[e1.Length], o2 = new int[o1.Length];
+            IntTapsReference.WidenSubtractDeinterleave(x, signed, zero, e1, o1);
+            IntTaps.WidenSubtractDeinterleave(x, signed, zero, e2, o2);
+            Assert.Equal(e1, e2);
+            Assert.Equal(o1, o2);
+        }
+    }
+}
+
+/// <summary>
+/// A theory that needs AVX-VNNI: without it the channel GEMM is never selected (convolutions use the im2col GEMM),
+/// so the test is skipped with that reason instead of passing without checking anything.
+/// </summary>
+public sealed class AvxVnniTheoryAttribute : TheoryAttribute
+{
+    public AvxVnniTheoryAttribute()
+    {
+        if (!Int8ChannelGemm.IsSupported)
+            Skip = "this CPU (or DOTNET_EnableAVXVNNI=0) has no AVX-VNNI, so the channel GEMM is never used and cannot run";
     }
 }

@@ -103,6 +103,8 @@ internal static class StartupHook
 {
     public static void Initialize()
     {
+        if (Environment.GetEnvironmentVariable(QuantSharp.Tests.Llm.LlmKernelSelfCheck.EnvironmentVariable) == "1")
+            Environment.Exit(QuantSharp.Tests.Llm.LlmKernelSelfCheck.Run());
         if (Environment.GetEnvironmentVariable(Int8SelfCheck.EnvironmentVariable) != "1") return;
         Environment.Exit(Int8SelfCheck.Run());
     }

@@ -106,16 +106,8 @@ public class FormatTests(ITestOutputHelper output)
         for (int r = 0; r < rows; r++) Assert.True(Math.Abs(a[r] - f[r]) < 0.05 * (1 + Math.Abs(f[r])), $"row {r}: {a[r]} vs {f[r]}");
     }
 
-    private static void SetSimd(WeightMatrix m, bool simd)
-    {
-        switch (m)
-        {
-            case Q8DotMatrix<BlockQ8_0> a: a.UseSimd = simd; break;
-            case Q8DotMatrix<BlockQ4_0> b: b.UseSimd = simd; break;
-            case Q8DotMatrix<BlockQ4_1> c: c.UseSimd = simd; break;
-            default: throw new InvalidOperationException(m.TypeName);
-        }
-    }
+    private static void SetSimd(WeightMatrix m, bool simd) =>
+        ((IPackedQ8Matrix)m).Isa = simd ? QuantSharp.Llm.Kernels.QKernels.Selected : QuantSharp.Llm.Kernels.QKernelIsa.Scalar;
 
     [Fact]
     public void QuantizedModelKeepsTheSharedClassifierShared()

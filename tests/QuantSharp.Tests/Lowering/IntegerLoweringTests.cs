@@ -137,8 +137,13 @@ public class IntegerLoweringTests
     [InlineData(1, 1, 1, 1, 1, true, false)]
     [InlineData(1, 2, 2, 1, 1, false, true)]
     [InlineData(5, 1, 1, 1, 1, true, true)]
-    public void ChannelGemmConvMatchesThreeDimensionalPath(int kernel, int strideH, int strideW, int dilationH, int dilationW, bool relu, bool signedX)
+    [InlineData(3, 1, 1, 1, 1, true, false, 1)]
+    [InlineData(3, 1, 1, 2, 2, false, true, 2)]
+    [InlineData(5, 1, 1, 1, 1, false, false, 2)]
+    public void ChannelGemmConvMatchesThreeDimensionalPath(int kernel, int strideH, int strideW, int dilationH, int dilationW, bool relu, bool signedX,
+        int samePad = 0)
     {
+        // samePad > 0: symmetric pads that keep the output size (the shifted-plane im2col rows).
         int n = 2, c = 5, mOut = 7, h = 11, w = 13;
         bool pointwise = kernel == 1 && strideH == 1 && strideW == 1;
         Model Build(QdqGraphBuilder b, bool threeD)
@@ -148,8 +153,9 @@ public class IntegerLoweringTests
             var xq = b.Qdq(x, 2f / 255, signedX ? 3 : 128, signedX);
             var (wq, ws) = b.Weight(threeD ? [mOut, c, 1, kernel, kernel] : [mOut, c, kernel, kernel], 0, true);
             var bias = b.Bias(mOut, 2f / 255, ws);
-            long[] pads2 = pointwise ? [0, 0, 0, 0] : [1, 0, 2, 1];
-            long[] pads3 = pointwise ? [0, 0, 0, 0, 0, 0] : [0, 1, 0, 0, 2, 1];
+            long sp = samePad;
+            long[] pads2 = samePad > 0 ? [sp, sp, sp, sp] : pointwise ? [0, 0, 0, 0] : [1, 0, 2, 1];
+            long[] pads3 = samePad > 0 ? [0, sp, sp, 0, sp, sp] : pointwise ? [0, 0, 0, 0, 0, 0] : [0, 1, 0, 0, 2, 1];
             var attrs = threeD
                 ? new[] { NodeAttribute.Of("pads", pads3), NodeAttribute.Of("strides", new long[] { 1, strideH, strideW }),
                     NodeAttribute.Of("dilations", new long[] { 1, dilationH, dilationW }) }
@@ -172,6 +178,7 @@ public class IntegerLoweringTests
         var y2 = QdqGraphBuilder.Run(m2, b2.Feeds, lowered: true).Single().Value.As<float>();
         var y3 = QdqGraphBuilder.Run(m3, b3.Feeds, lowered: true).Single().Value.As<float>();
         int outPlane = y2.Shape[2] * y2.Shape[3];
+        if (samePad > 0) Assert.Equal(new[] { h, w }, y2.Shape[2..]);
         Assert.Equal(y2.Length * 2, y3.Length);
         for (int nc = 0; nc < n * mOut; nc++)
             for (int d = 0; d < 2; d++)
@@ -188,6 +195,33 @@ public class IntegerLoweringTests
         var b = new QdqGraphBuilder(13);
         var m = ConvModel(b, [2, channels, 7, 9], [4, 1, 3, 3], group, relu: true, perChannel: true, out _, strides: [1, 2]);
         AssertWithinOneStep(m, b.Feeds);
+    }
+
+    /// <summary>The vectorised per-channel requantization equals the scalar formula in both modes, extremes included.</summary>
+    [Theory]
+    [InlineData(RequantizationMode.Float)]
+    [InlineData(RequantizationMode.FixedPoint)]
+    public void ChannelRequantizationMatchesScalar(RequantizationMode mode)
+    {
+        var rnd = new Random(41);
+        int channels = 5;
+        var accScale = Enumerable.Range(0, channels).Select(i => (float)Math.Pow(10, -rnd.Next(1, 7)) * (float)(0.5 + rnd.NextDouble())).ToArray();
+        var bias = Enumerable.Range(0, channels).Select(_ => (float)(rnd.NextDouble() * 4 - 2)).ToArray();
+        var rq = new Requantizer(channels, accScale, bias, 0.05f, 7, 0, 255, mode);
+        for (int len = 0; len <= 40; len++)
+            for (int c = 0; c < channels; c++)
+            {
+                var acc = Enumerable.Range(0, len).Select(_ => rnd.Next(6) switch
+                {
+                    0 => int.MaxValue,
+                    1 => int.MinValue,
+                    2 => rnd.Next(-1 << 20, 1 << 20),
+                    _ => rnd.Next(int.MinValue, int.MaxValue),
+                }).ToArray();
+                var expected = acc.Select(a => rq.Apply(a, c)).ToArray();
+                rq.ApplyChannel(acc, c);
+                Assert.Equal(expected, acc);
+            }
     }
 
     [Fact]

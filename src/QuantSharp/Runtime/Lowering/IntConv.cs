@@ -219,6 +219,9 @@ public sealed class IntConvKernel : OpKernel
             var acc = ArrayPool<int>.Shared.Rent(Math.Max(accLen, p));
             var tapStarts = new int[ks];
             var tapWeights = new int[ks];
+            bool evenWidth = win.SW == 2 && win.IW % 2 == 0;
+            var evenCols = new int[evenWidth ? inPlane / 2 : (win.IW + 1) / 2];
+            var oddCols = new int[evenWidth ? inPlane / 2 : win.IW / 2 + 1];
             bool signed = typeof(T) == typeof(sbyte);
             try
             {
@@ -232,6 +235,7 @@ public sealed class IntConvKernel : OpKernel
                     // Output planes of one group (all of a stem's) read the same input plane: fill it once.
                     if (xBase == filled) goto Taps;
                     filled = xBase;
+                    if (evenWidth) IntTaps.WidenSubtractDeinterleave(MemoryMarshal.AsBytes(xd.AsSpan(xBase, inPlane)), signed, _xZero, evenCols, oddCols);
                     for (int r = 0; r < hp; r++)
                     {
                         int ih = r - win.PH;
@@ -253,6 +257,26 @@ public sealed class IntConvKernel : OpKernel
                                 dst[..left].Clear();
                                 IntTaps.WidenSubtract(MemoryMarshal.AsBytes(src[..n0]), signed, _xZero, dst.Slice(left, n0));
                                 dst[(left + n0)..].Clear();
+                                continue;
+                            }
+                            int count = (wp - f + win.SW - 1) / win.SW;
+                            if (win.SW == 2)
+                            {
+                                // Stride 2: phase f holds input columns iw = f + 2j − PW, all of one parity, i.e. a
+                                // contiguous run of the row's even or odd elements (split once per row).
+                                // With an even row width the whole plane is split once (row ih's halves start at ih·IW/2).
+                                int half = 0;
+                                if (evenWidth) half = ih * (win.IW / 2);
+                                else if (f == 0)
+                                    IntTaps.WidenSubtractDeinterleave(MemoryMarshal.AsBytes(src), signed, _xZero, evenCols, oddCols);
+                                int d = f - win.PW;
+                                bool fromEven = (d & 1) == 0;
+                                var from = fromEven ? evenCols.AsSpan(half, (win.IW + 1) / 2) : oddCols.AsSpan(half, win.IW / 2);
+                                int off = fromEven ? d / 2 : (d - 1) / 2;
+                                int jLo = Math.Clamp(-off, 0, count), jHi = Math.Clamp(from.Length - off, jLo, count);
+                                dst[..jLo].Clear();
+                                from.Slice(jLo + off, jHi - jLo).CopyTo(dst.Slice(jLo, jHi - jLo));
+                                dst[jHi..count].Clear();
                                 continue;
                             }
                             int j = 0;
@@ -400,13 +424,19 @@ public sealed class IntConvKernel : OpKernel
                         if (a > p0) new Span<byte>(dst, a - p0).Fill(pad);
                         Buffer.MemoryCopy(plane + a + d, dst + (a - p0), e - a, e - a);
                         if (e < p1) new Span<byte>(dst + (e - p0), p1 - e).Fill(pad);
+                        // Output rows whose input row lies outside (oh < −dy at the top, oh ≥ IH − dy at the bottom)
+                        // are contiguous position ranges.
+                        int topEnd = Math.Clamp(-dy, 0, w.OH) * w.OW, bottomStart = Math.Clamp(w.IH - dy, 0, w.OH) * w.OW;
+                        if (topEnd > p0) new Span<byte>(dst, Math.Min(topEnd, p1) - p0).Fill(pad);
+                        if (bottomStart < p1) { int b0 = Math.Max(bottomStart, p0); new Span<byte>(dst + (b0 - p0), p1 - b0).Fill(pad); }
+                        if (dx == 0) continue;
+                        // Columns outside in the remaining rows: ow < −dx, or ow ≥ IW − dx.
                         int colLo = Math.Max(0, -dx), colHi = Math.Min(w.OW, w.IW - dx);
-                        for (int oh = ohFirst; oh <= ohLast; oh++)
+                        int ohA = Math.Max(ohFirst, -dy), ohB = Math.Min(ohLast, w.IH - dy - 1);
+                        for (int oh = ohA; oh <= ohB; oh++)
                         {
-                            int rs = Math.Max(p0, oh * w.OW), re = Math.Min(p1, (oh + 1) * w.OW);
-                            int ih = oh + dy;
-                            if ((uint)ih >= (uint)w.IH) { new Span<byte>(dst + (rs - p0), re - rs).Fill(pad); continue; }
                             int rowStart = oh * w.OW;
+                            int rs = Math.Max(p0, rowStart), re = Math.Min(p1, rowStart + w.OW);
                             for (int q = Math.Max(rs, rowStart); q < Math.Min(re, rowStart + colLo); q++) dst[q - p0] = pad;
                             for (int q = Math.Max(rs, rowStart + colHi); q < re; q++) dst[q - p0] = pad;
                         }

@@ -216,14 +216,17 @@ public sealed class IntLutKernel : OpKernel
         var x = ctx.Input(0);
         var y = ctx.Output(0, _outType, x.Shape);
         int offset = -QuantMath.Range(_inType).Min;
-        switch (x, y)
+        // Bytes in, bytes out: the table index is the byte xor 0x80 for s8 input (q + 128 for q in [−128, 127]).
+        int flip = offset == 0 ? 0 : 0x80;
+        var table = _table;
+        IntOps.Bytes(x);
+        ctx.ParallelFor(y.Length, 65536, (lo, hi) =>
         {
-            case (Tensor<byte> a, Tensor<byte> o): for (int i = 0; i < o.Length; i++) o.Data[i] = (byte)_table[a.Data[i]]; break;
-            case (Tensor<byte> a, Tensor<sbyte> o): for (int i = 0; i < o.Length; i++) o.Data[i] = (sbyte)_table[a.Data[i]]; break;
-            case (Tensor<sbyte> a, Tensor<byte> o): for (int i = 0; i < o.Length; i++) o.Data[i] = (byte)_table[a.Data[i] + offset]; break;
-            case (Tensor<sbyte> a, Tensor<sbyte> o): for (int i = 0; i < o.Length; i++) o.Data[i] = (sbyte)_table[a.Data[i] + offset]; break;
-            default: throw new QuantSharpException($"x must be uint8 or int8, got {x}");
-        }
+            var s = IntOps.Bytes(x).Slice(lo, hi - lo);
+            var d = IntOps.Bytes(y).Slice(lo, hi - lo);
+            ref int t = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(table);
+            for (int i = 0; i < d.Length; i++) d[i] = (byte)System.Runtime.CompilerServices.Unsafe.Add(ref t, s[i] ^ flip);
+        });
     }
 }
 

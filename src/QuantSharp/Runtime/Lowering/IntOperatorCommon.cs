@@ -34,6 +34,14 @@ internal static class IntOps
         return (lo, hi);
     }
 
+    /// <summary>The bytes of a u8 or s8 tensor (s8 as two's complement); other types are an error.</summary>
+    public static Span<byte> Bytes(Tensor t) => t switch
+    {
+        Tensor<sbyte> s => System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.Data.AsSpan()),
+        Tensor<byte> u => u.Data.AsSpan(),
+        _ => throw new QuantSharpException($"expected a uint8 or int8 tensor, got {t}"),
+    };
+
     public static void Store<T>(T[] dst, int i, int v) where T : unmanaged, IBinaryInteger<T> => dst[i] = T.CreateTruncating(v);
 }
 

@@ -19,4 +19,15 @@ public static class IntTapsReference
     {
         for (int i = 0; i < x.Length; i++) dst[i] = (signed ? (sbyte)x[i] : x[i]) - zero;
     }
+
+    /// <summary>even[j] = x[2j] − zero, odd[j] = x[2j + 1] − zero (u8, or s8 when <paramref name="signed"/>).</summary>
+    public static void WidenSubtractDeinterleave(ReadOnlySpan<byte> x, bool signed, int zero, Span<int> even, Span<int> odd)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            int v = (signed ? (sbyte)x[i] : x[i]) - zero;
+            if ((i & 1) == 0) even[i >> 1] = v;
+            else odd[i >> 1] = v;
+        }
+    }
 }

@@ -20,23 +20,36 @@ public static class Int8Pool
         Int8PoolReference.Check(x.Length, planes, ih, iw, y.Length, oh, ow);
         int rowOut = 2 * ow, outputs = planes * oh * ow;
         if (outputs == 0) return;
-        if (!Vector128.IsHardwareAccelerated || rowOut < 16)
+        if (!Vector128.IsHardwareAccelerated)
         {
             Int8PoolReference.MaxPool2x2(x, planes, ih, iw, y, oh, ow, signed);
             return;
         }
         byte flip = (byte)(signed ? 0x80 : 0);
         var f128 = Vector128.Create(flip);
-        var scratch = ArrayPool<byte>.Shared.Rent(2 * outputs);
+        // 16 bytes of slack: short rows are stored as whole 16-byte vectors whose excess the next row overwrites.
+        var scratch = ArrayPool<byte>.Shared.Rent(2 * outputs + 16);
         try
         {
             var s = scratch.AsSpan(0, 2 * outputs);
+            var sFull = scratch.AsSpan();
             int at = 0;
             for (int p = 0; p < planes; p++)
             {
                 var src = x.Slice(p * ih * iw);
                 for (int r = 0; r < oh; r++, at += rowOut)
                 {
+                    if (rowOut < 16)
+                    {
+                        // Short rows: one 16-byte max from each row start when the read stays inside x (the extra
+                        // bytes land past this row in the scratch and are overwritten or ignored), else bytes.
+                        int o0 = 2 * r * iw, o1 = (2 * r + 1) * iw;
+                        if (o1 + 16 <= src.Length)
+                            (Vector128.Max(Vector128.Create(src.Slice(o0, 16)) ^ f128, Vector128.Create(src.Slice(o1, 16)) ^ f128)).CopyTo(sFull.Slice(at, 16));
+                        else
+                            for (int c = 0; c < rowOut; c++) s[at + c] = (byte)Math.Max(src[o0 + c] ^ flip, src[o1 + c] ^ flip);
+                        continue;
+                    }
                     var r0 = src.Slice(2 * r * iw, rowOut);
                     var r1 = src.Slice((2 * r + 1) * iw, rowOut);
                     var d = s.Slice(at, rowOut);
