@@ -159,8 +159,16 @@ public sealed class IntLutKernel : OpKernel
         _inType = IntOps.TypeOf(xzT);
         _outType = IntOps.TypeOf(yzT);
         var (lo, hi) = QuantMath.Range(_outType);
-        var f = Function(Node.GetString("function", ""));
         int inMin = QuantMath.Range(_inType).Min;
+        if (Node.GetString("function", "") == "Table")
+        {
+            // A table computed by the lowering (an emulated chain of float ops): output codes by input index.
+            var t = Node.GetInts("table");
+            if (t is null || t.Length != 256) throw new QuantSharpException($"lookup table {Node.Name}: 'table' must have 256 entries");
+            for (int i = 0; i < 256; i++) _table[i] = QuantMath.Saturate(t[i], lo, hi);
+            return;
+        }
+        var f = Function(Node.GetString("function", ""));
         for (int i = 0; i < 256; i++)
         {
             int q = inMin + i;

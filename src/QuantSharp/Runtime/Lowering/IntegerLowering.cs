@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Math;
 using QuantSharp.Graph;
 using QuantSharp.Runtime.Operators.Quantization;
 using QuantSharp.Tensors;
@@ -320,22 +321,15 @@ public static class IntegerLowering
         var div = erf.Input(0)?.Producer;
         if (div is null || div.Domain.Length != 0 || erf.Input(0)!.Uses.Count != 1) return false;
         const float Sqrt2 = 1.41421356f;
-        if (div.OpType == "Div")
-        {
-            if (!(ScalarConstant(div.Input(1)) is float d && Near(d, Sqrt2))) return false;
-        }
-        else if (div.OpType == "Mul")
-        {
-            if (!(ScalarConstant(div.Input(1)) is float d && Near(d, 1 / Sqrt2))) return false;
-        }
-        else return false;
+        if (!(ScalarConstant(div.Input(1)) is float c)) return false;
+        if (!(div.OpType == "Div" && Near(c, Sqrt2) || div.OpType == "Mul" && Near(c, 1 / Sqrt2))) return false;
         var x = ActivationDq(div.Input(0));
         if (x is null) return false;
-        var add = NextThroughQdq(g, erf.Output(0), out var addIn);
+        var add = NextThroughQdq(g, erf.Output(0), out var addIn, out var qErf);
         if (add is not { Domain.Length: 0, OpType: "Add" } || !(ScalarConstant(Other(add, addIn)) is float one && one == 1f)) return false;
-        var m1 = NextThroughQdq(g, add.Output(0), out var m1In);
+        var m1 = NextThroughQdq(g, add.Output(0), out var m1In, out var qAdd);
         if (m1 is not { Domain.Length: 0, OpType: "Mul" }) return false;
-        var m2 = NextThroughQdq(g, m1.Output(0), out var m2In);
+        var m2 = NextThroughQdq(g, m1.Output(0), out var m2In, out var qMul);
         if (m2 is not { Domain.Length: 0, OpType: "Mul" }) return false;
         var o1 = Other(m1, m1In);
         var o2 = Other(m2, m2In);
@@ -344,8 +338,76 @@ public static class IntegerLowering
         if (!xThenHalf && !halfThenX) return false;
         var q = QuantizeAfter(g, m2.Output(0)!, allowActivation: false);
         if (q is null) return false;
-        Replace(rw, erf, "Lut", [x.X, x.Scale, x.ZeroPoint, q.Scale, q.ZeroPoint], [NodeAttribute.Of("function", "Gelu")], q.Target);
+        var steps = new[] { qErf, qAdd, qMul };
+        var qdq = new (float Scale, int Zero, DataType Type)?[3];
+        for (int i = 0; i < 3; i++)
+        {
+            if (steps[i] is null) continue;
+            if (QuantParams(steps[i]!.Input(1), steps[i]!.Input(2)) is not { } pq) return false;
+            qdq[i] = pq;
+        }
+        if (QuantParams(x.Scale, x.ZeroPoint) is not { } px || QuantParams(q.Scale, q.ZeroPoint) is not { } py) return false;
+        var table = GeluChainTable(px, div.OpType == "Div", c, qdq, xThenHalf, py);
+        Replace(rw, erf, "Lut", [x.X, x.Scale, x.ZeroPoint, q.Scale, q.ZeroPoint],
+            [NodeAttribute.Of("function", "Table"), NodeAttribute.Of("table", table)], q.Target);
         return true;
+    }
+
+    /// <summary>Per-tensor 8-bit quantization parameters of constant scalar inputs (uint8 with zero point 0 when absent).</summary>
+    private static (float Scale, int Zero, DataType Type)? QuantParams(Value? scale, Value? zero)
+    {
+        if (scale?.Initializer is not Tensor<float> { Length: 1 } s) return null;
+        if (zero is null) return (s.Data[0], 0, DataType.UInt8);
+        return zero.Initializer switch
+        {
+            Tensor<byte> { Length: 1 } u => (s.Data[0], u.Data[0], DataType.UInt8),
+            Tensor<sbyte> { Length: 1 } b => (s.Data[0], b.Data[0], DataType.Int8),
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// The output code for each of the 256 input codes, computed by the same float operations the unlowered graph
+    /// runs (DequantizeLinear, Div/Mul, the runtime's Erf, Add, the two Muls, every QuantizeLinear → DequantizeLinear
+    /// pair in between, the final QuantizeLinear), so the table reproduces the QDQ graph exactly.
+    /// </summary>
+    private static long[] GeluChainTable((float Scale, int Zero, DataType Type) x, bool divide, float c,
+        (float Scale, int Zero, DataType Type)?[] qdq, bool xThenHalf, (float Scale, int Zero, DataType Type) y)
+    {
+        var xv = new float[256];
+        int inMin = QuantMath.Range(x.Type).Min;
+        for (int i = 0; i < 256; i++) xv[i] = (float)(inMin + i - x.Zero) * x.Scale;
+        var v = new float[256];
+        for (int i = 0; i < 256; i++) v[i] = divide ? xv[i] / c : xv[i] * c;
+        Operators.ActivationMath.Erf(v, v);
+        RoundTrip(v, qdq[0]);
+        for (int i = 0; i < 256; i++) v[i] += 1f;
+        RoundTrip(v, qdq[1]);
+        for (int i = 0; i < 256; i++) v[i] = xThenHalf ? v[i] * xv[i] : v[i] * 0.5f;
+        RoundTrip(v, qdq[2]);
+        for (int i = 0; i < 256; i++) v[i] = xThenHalf ? v[i] * 0.5f : v[i] * xv[i];
+        var codes = Quantize(v, y);
+        var table = new long[256];
+        for (int i = 0; i < 256; i++) table[i] = codes[i];
+        return table;
+    }
+
+    /// <summary>v = DequantizeLinear(QuantizeLinear(v)) with the runtime's kernels' float formulas; nothing when absent.</summary>
+    private static void RoundTrip(float[] v, (float Scale, int Zero, DataType Type)? p)
+    {
+        if (p is not { } q) return;
+        var codes = Quantize(v, q);
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(codes[i] - q.Zero) * q.Scale;
+    }
+
+    private static int[] Quantize(float[] v, (float Scale, int Zero, DataType Type) q)
+    {
+        var (qmin, qmax) = QuantMath.Range(q.Type);
+        var bytes = new byte[v.Length];
+        QuantizeLinearKernel.QuantizeToBytes(v, q.Scale, q.Zero, qmin, qmax, bytes);
+        var r = new int[v.Length];
+        for (int i = 0; i < v.Length; i++) r[i] = q.Type == DataType.Int8 ? (sbyte)bytes[i] : bytes[i];
+        return r;
     }
 
     private static bool Near(float a, float b) => Math.Abs(a - b) <= 1e-5f * Math.Abs(b);
@@ -357,9 +419,12 @@ public static class IntegerLowering
     /// The single reader of float value <paramref name="v"/>, looking through one QuantizeLinear → DequantizeLinear
     /// pair whose values have no other reader; <paramref name="input"/> is the value that reader takes.
     /// </summary>
-    private static Node? NextThroughQdq(Graph.Graph g, Value? v, out Value? input)
+    private static Node? NextThroughQdq(Graph.Graph g, Value? v, out Value? input) => NextThroughQdq(g, v, out input, out _);
+
+    private static Node? NextThroughQdq(Graph.Graph g, Value? v, out Value? input, out Node? quantize)
     {
         input = v;
+        quantize = null;
         if (v is null || v.Uses.Count != 1 || g.Outputs.Contains(v)) return null;
         var next = v.Uses[0].Node;
         if (next is { Domain.Length: 0, OpType: "QuantizeLinear" })
@@ -369,6 +434,7 @@ public static class IntegerLowering
             var dv = qv.Uses[0].Node.Output(0);
             if (dv is null || dv.Uses.Count != 1 || g.Outputs.Contains(dv)) return null;
             input = dv;
+            quantize = next;
             next = dv.Uses[0].Node;
         }
         return next;
