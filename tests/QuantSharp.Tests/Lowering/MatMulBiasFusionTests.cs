@@ -6,8 +6,9 @@ namespace QuantSharp.Tests.Lowering;
 
 /// <summary>
 /// MatMul → [Q → DQ] → Add(constant bias[C]) → Q, the bias float or DequantizeLinear of int8/int32 constants and on
-/// either side, becomes one integer Gemm with the bias in its output stage: no float Add stays, and the result is
-/// within one output step of the float graph (two with the intermediate rounding the fused graph skips).
+/// either side, becomes one integer Gemm (the bias in its output stage, or with the inner Q → DQ a per-channel
+/// second-stage table that keeps both roundings): no float Add stays, and the result is within one output step of
+/// the float graph.
 /// </summary>
 public class MatMulBiasFusionTests
 {
@@ -45,7 +46,7 @@ public class MatMulBiasFusionTests
 
         var r = QdqGraphBuilder.Run(m, b.Feeds, lowered: false).Single().Value.As<float>();
         var l = QdqGraphBuilder.Run(m, b.Feeds, lowered: true).Single().Value.As<float>();
-        float tol = innerQdq ? 0.05f + 0.02f : 0.05f;
+        const float tol = 0.05f;
         for (int i = 0; i < r.Length; i++) Assert.True(Math.Abs(r.Data[i] - l.Data[i]) <= tol * 1.001f, $"[{i}] float graph {r.Data[i]}, lowered {l.Data[i]}");
     }
 

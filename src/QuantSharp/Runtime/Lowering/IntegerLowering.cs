@@ -214,20 +214,25 @@ public static class IntegerLowering
         }
         if (!TryBias(rw, n.OpType == "MatMul" ? null : n.Input(2), channels, out var bias)) return false;
         var result = n.Output(0)!;
-        if (n.OpType == "MatMul" && FollowingBiasAdd(rw, result, channels) is var (add, addBias))
+        if (n.OpType == "MatMul" && FollowingBiasAdd(rw, result, channels, out var mid) is var (add, addBias))
         {
-            // MatMul → [Q → DQ] → Add(bias[C]) → Q: the bias joins the integer Gemm's output stage and the
-            // intermediate rounding of the MatMul result disappears.
-            bias = addBias;
-            result = add.Output(0)!;
+            var q2 = QuantizeAfter(rw.Graph, add.Output(0)!, allowActivation: mid is null);
+            if (mid is not null && q2 is not null && QuantParams(mid.Input(1), mid.Input(2)) is not null)
+            {
+                // MatMul → Q → DQ → Add(bias[C]) → Q: the Gemm writes the first Q's codes and maps them through a
+                // per-channel table to the second Q's (IntGemmKernel inputs 9-11), reproducing both roundings.
+                Replace(rw, n, "Gemm", [x.X, x.Scale, x.ZeroPoint, w.W, w.Scale, w.ZeroPoint, bias, mid.Input(1), mid.Input(2), addBias, q2.Scale, q2.ZeroPoint],
+                    attributes, q2.Target);
+                return true;
+            }
+            if (mid is null && q2 is not null)
+            {
+                // MatMul → Add(bias[C]) → Q with no rounding between: the bias joins the output stage.
+                bias = addBias;
+                result = add.Output(0)!;
+            }
         }
         var q = QuantizeAfter(rw.Graph, result, allowActivation: true);
-        if (q is null && result != n.Output(0))
-        {
-            // The Add's result is not quantized again: lower the MatMul alone.
-            bias = null;
-            q = QuantizeAfter(rw.Graph, n.Output(0)!, allowActivation: true);
-        }
         attributes.AddRange(ActivationAttributes(q?.ActMin, q?.ActMax));
         var target = q?.Target ?? n.Output(0)!;
         Replace(rw, n, isConv ? "Conv" : "Gemm",
@@ -469,9 +474,9 @@ public static class IntegerLowering
     /// integer one, dequantized here) that is the only reader of a MatMul result <paramref name="y"/>,
     /// directly or through one QuantizeLinear → DequantizeLinear pair, and does not raise the result's rank.
     /// </summary>
-    private static (Node Add, Value Bias)? FollowingBiasAdd(GraphRewriter rw, Value y, int channels)
+    private static (Node Add, Value Bias)? FollowingBiasAdd(GraphRewriter rw, Value y, int channels, out Node? quantize)
     {
-        var add = NextThroughQdq(rw.Graph, y, out var input);
+        var add = NextThroughQdq(rw.Graph, y, out var input, out quantize);
         if (add is not { Domain.Length: 0, OpType: "Add" }) return null;
         var other = Other(add, input);
         var constant = other?.Initializer ?? (IsDq(other?.Producer) ? other!.Producer!.Input(0)?.Initializer : null);
