@@ -81,7 +81,8 @@ public sealed class IntGemmKernel : OpKernel
         var yBuf = y.Buffer;
         var second = _second;
         bool firstSigned = _out.OutputType == DataType.Int8;
-        Array? first = second is null ? null : firstSigned ? new sbyte[rows * n] : new byte[rows * n];
+        // First-stage codes as bytes (s8 as two's complement: WriteRow stores (byte)code, the same bytes).
+        byte[]? first = second is null ? null : ctx.RentScratch<byte>(rows * n);
         if (first is not null) yBuf = first;
         var data = a.Data;
         // One GEMM call over all rows (the driver splits output tiles over the threads), then requantization by rows.
@@ -94,16 +95,20 @@ public sealed class IntGemmKernel : OpKernel
                 for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan(r * n, n));
                 if (second is null) return;
                 // Second stage: codes through the per-channel table (s8 first codes index by byte ^ 0x80).
-                var src = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
-                    ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(first!), first!.Length);
                 var dst = IntOps.Bytes(y);
                 int flip = firstSigned ? 0x80 : 0;
+                ref byte t = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(second);
                 for (int r = lo; r < hi; r++)
-                    for (int j = 0; j < n; j++) dst[r * n + j] = second[j * 256 + (src[r * n + j] ^ flip)];
+                {
+                    var srow = first!.AsSpan(r * n, n);
+                    var drow = dst.Slice(r * n, n);
+                    for (int j = 0; j < srow.Length; j++) drow[j] = System.Runtime.CompilerServices.Unsafe.Add(ref t, (j << 8) + (srow[j] ^ flip));
+                }
             });
         }
         finally
         {
+            if (first is not null) ctx.ReturnScratch(first);
             ctx.ReturnScratch(acc);
         }
     }
