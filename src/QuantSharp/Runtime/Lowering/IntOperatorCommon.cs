@@ -164,5 +164,17 @@ internal sealed class OutputStage
     }
 
     /// <summary>Requantizes one row of accumulators (channel j = column j) and stores it at dst[dstStart + j].</summary>
-    public void WriteRow(Array dst, int dstStart, Span<int> acc) => WriteTransposed(dst, dstStart, 1, acc, 1, acc.Length, 0);
+    public void WriteRow(Array dst, int dstStart, Span<int> acc)
+    {
+        if (Quantized is not null && dst is byte[] or sbyte[])
+        {
+            // One contiguous row: requantize in place, then narrow 32 at a time (truncation keeps s8 codes' bytes).
+            Quantized.ApplyRow(acc, 0);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
+                ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(dst), dst.Length);
+            NarrowToBytes(acc, bytes.Slice(dstStart, acc.Length));
+            return;
+        }
+        WriteTransposed(dst, dstStart, 1, acc, 1, acc.Length, 0);
+    }
 }
