@@ -61,35 +61,98 @@ public static class ConvKernels
     {
         int ks = w.KernelSize, inSize = w.InputSize, width = colEnd - colStart;
         for (int row = rowStart; row < rowEnd; row++)
+            FillRow(w, x.Slice(row / ks * inSize, inSize), row % ks, col.Slice(row * width, width), colStart, colEnd);
+    }
+
+    /// <summary>
+    /// One im2col row for one input plane: dst[pos − posStart] = X[od·SD − PD + kd·DD, oh·SH − PH + kh·DH,
+    /// ow·SW − PW + kw·DW] (0 outside X) for output positions pos = (od·OH + oh)·OW + ow in [posStart, posEnd),
+    /// with (kd, kh, kw) the kernel offset <paramref name="kr"/>.
+    /// </summary>
+    public static void FillRow(in Window3D w, ReadOnlySpan<float> plane, int kr, Span<float> dst, int posStart, int posEnd)
+    {
+        int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
+        w.ValidColumns(kw, out int lo, out int hi);
+        int colShift = kw * w.DW - w.PW;
+        if (w.SW == 1 && w.SH == 1 && w.OW == w.IW && w.OD == 1 && w.ID == 1 && w.KD == 1 && w.PD == 0)
         {
-            int c = row / ks, kr = row % ks;
-            int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
-            var plane = x.Slice(c * inSize, inSize);
-            var dst = col.Slice(row * width, width);
-            w.ValidColumns(kw, out int lo, out int hi);
-            int colShift = kw * w.DW - w.PW;
-            // Walk the output rows (od, oh) that overlap [colStart, colEnd).
-            for (int pos = colStart; pos < colEnd;)
+            // Stride 1 with output rows as wide as input rows: pos + shift is the input index of every valid
+            // position, so the row is one contiguous copy of the plane followed by zeroing of the border columns.
+            int shift = (kh * w.DH - w.PH) * w.IW + colShift;
+            int ohLo = Math.Clamp(w.PH - kh * w.DH, 0, w.OH), ohHi = Math.Clamp(w.IH + w.PH - kh * w.DH, ohLo, w.OH);
+            int qa = Math.Max(posStart, Math.Max(ohLo * w.OW, -shift));
+            int qb = Math.Min(posEnd, Math.Min(ohHi * w.OW, w.InputSize - shift));
+            if (qb <= qa) { dst[..(posEnd - posStart)].Clear(); return; }
+            dst[..(qa - posStart)].Clear();
+            plane.Slice(qa + shift, qb - qa).CopyTo(dst[(qa - posStart)..]);
+            dst[(qb - posStart)..(posEnd - posStart)].Clear();
+            if (lo == 0 && hi == w.OW) return;
+            for (int line = qa / w.OW, lineEnd = (qb - 1) / w.OW; line <= lineEnd; line++)
             {
-                int line = pos / w.OW, ow0 = pos - line * w.OW;
-                int ow1 = Math.Min(w.OW, ow0 + (colEnd - pos));
-                int od = line / w.OH, oh = line % w.OH;
-                var drow = dst.Slice(pos - colStart, ow1 - ow0);
-                int id = od * w.SD - w.PD + kd * w.DD;
-                int ih = oh * w.SH - w.PH + kh * w.DH;
-                if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
-                else
-                {
-                    var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
-                    int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
-                    drow[..(a - ow0)].Clear();
-                    drow[(b - ow0)..].Clear();
-                    if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
-                    else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
-                }
-                pos += ow1 - ow0;
+                int l0 = line * w.OW;
+                for (int q = Math.Max(qa, l0), e = Math.Min(qb, l0 + lo); q < e; q++) dst[q - posStart] = 0f;
+                for (int q = Math.Max(qa, l0 + hi), e = Math.Min(qb, l0 + w.OW); q < e; q++) dst[q - posStart] = 0f;
+            }
+            return;
+        }
+        // Walk the output rows (od, oh) that overlap [posStart, posEnd).
+        for (int pos = posStart; pos < posEnd;)
+        {
+            int line = pos / w.OW, ow0 = pos - line * w.OW;
+            int ow1 = Math.Min(w.OW, ow0 + (posEnd - pos));
+            int od = line / w.OH, oh = line % w.OH;
+            var drow = dst.Slice(pos - posStart, ow1 - ow0);
+            int id = od * w.SD - w.PD + kd * w.DD;
+            int ih = oh * w.SH - w.PH + kh * w.DH;
+            if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
+            else
+            {
+                var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
+                int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
+                drow[..(a - ow0)].Clear();
+                drow[(b - ow0)..].Clear();
+                if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
+                else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
+            }
+            pos += ow1 - ow0;
+        }
+    }
+
+    /// <summary>
+    /// im2col of a run of images, packed straight into the <see cref="SgemmPackedB"/> layout: column q of
+    /// [colStart, colStart + width) is output position q mod S of image q / S (S = output size), so one GEMM covers
+    /// several images. Row ((c·KD + kd)·KH + kh)·KW + kw reads channel <paramref name="channelOffset"/> + c of
+    /// that image; <paramref name="rowBuf"/> (≥ width floats) holds one unpacked row at a time (it stays in L1).
+    /// </summary>
+    public static SgemmPackedB PackColumns(in Window3D w, int channels, int channelOffset, int kg, ReadOnlySpan<float> x,
+        int colStart, int width, float[] packed, Span<float> rowBuf)
+    {
+        int ks = w.KernelSize, inS = w.InputSize, outS = w.OutputSize, nr = Sgemm.NR;
+        int panels = (width + nr - 1) / nr, npad = panels * nr;
+        if (packed.Length < (long)npad * kg) throw new ArgumentException("packed buffer too small");
+        var row = rowBuf[..width];
+        for (int p = 0; p < kg; p++)
+        {
+            int c = p / ks, kr = p % ks;
+            for (int q = colStart; q < colStart + width;)
+            {
+                int img = q / outS, pos = q - img * outS, end = Math.Min(outS, pos + colStart + width - q);
+                var plane = x.Slice(checked((img * channels + channelOffset + c) * inS), inS);
+                FillRow(w, plane, kr, row[(q - colStart)..], pos, end);
+                q += end - pos;
+            }
+            // Row p goes to K block kb = p − p mod KC: panel jp of that block starts at kb·Npad + jp·kc·NR.
+            int kb = p / Sgemm.KC * Sgemm.KC, kc = Math.Min(Sgemm.KC, kg - kb);
+            var dst = packed.AsSpan();
+            for (int jp = 0; jp < panels; jp++)
+            {
+                var d = dst.Slice(kb * npad + jp * kc * nr + (p - kb) * nr, nr);
+                int j0 = jp * nr, cols = Math.Min(nr, width - j0);
+                row.Slice(j0, cols).CopyTo(d);
+                if (cols < nr) d[cols..].Clear();
             }
         }
+        return new SgemmPackedB(packed, kg, width, nr);
     }
 
     /// <summary>
