@@ -289,29 +289,36 @@ public static unsafe class Int8ChannelGemm
         return Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte();
     }
 
-    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block.</summary>
+    /// <summary>
+    /// Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block. The sums live in locals and
+    /// are copied to the out parameters once at the end: accumulating into the out parameters directly makes the JIT
+    /// store every accumulator to the stack on each K step.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile(byte* w, int kp, byte* x, out Vector256<int> c00, out Vector256<int> c01, out Vector256<int> c10,
         out Vector256<int> c11, out Vector256<int> c20, out Vector256<int> c21, out Vector256<int> c30, out Vector256<int> c31)
     {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = default;
+        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<int> a20 = default, a21 = default, a30 = default, a31 = default;
         byte* w0 = w, w1 = w + kp, w2 = w + 2 * kp, w3 = w + 3 * kp;
         for (int g = 0; g < kp; g += 4, x += 64)
         {
             var x0 = Vector256.Load(x);
             var x1 = Vector256.Load(x + 32);
             var b = Vector256.Create(*(int*)(w0 + g)).AsSByte();
-            c00 = AvxVnni.MultiplyWideningAndAdd(c00, x0, b);
-            c01 = AvxVnni.MultiplyWideningAndAdd(c01, x1, b);
+            a00 = AvxVnni.MultiplyWideningAndAdd(a00, x0, b);
+            a01 = AvxVnni.MultiplyWideningAndAdd(a01, x1, b);
             b = Vector256.Create(*(int*)(w1 + g)).AsSByte();
-            c10 = AvxVnni.MultiplyWideningAndAdd(c10, x0, b);
-            c11 = AvxVnni.MultiplyWideningAndAdd(c11, x1, b);
+            a10 = AvxVnni.MultiplyWideningAndAdd(a10, x0, b);
+            a11 = AvxVnni.MultiplyWideningAndAdd(a11, x1, b);
             b = Vector256.Create(*(int*)(w2 + g)).AsSByte();
-            c20 = AvxVnni.MultiplyWideningAndAdd(c20, x0, b);
-            c21 = AvxVnni.MultiplyWideningAndAdd(c21, x1, b);
+            a20 = AvxVnni.MultiplyWideningAndAdd(a20, x0, b);
+            a21 = AvxVnni.MultiplyWideningAndAdd(a21, x1, b);
             b = Vector256.Create(*(int*)(w3 + g)).AsSByte();
-            c30 = AvxVnni.MultiplyWideningAndAdd(c30, x0, b);
-            c31 = AvxVnni.MultiplyWideningAndAdd(c31, x1, b);
+            a30 = AvxVnni.MultiplyWideningAndAdd(a30, x0, b);
+            a31 = AvxVnni.MultiplyWideningAndAdd(a31, x1, b);
         }
+        c00 = a00; c01 = a01; c10 = a10; c11 = a11;
+        c20 = a20; c21 = a21; c30 = a30; c31 = a31;
     }
 }
