@@ -121,6 +121,7 @@ public sealed class ConvKernel : OpKernel
         int slab = (int)Math.Min(total, Math.Max(nr, SlabBudget / Math.Max(1, kg) / nr * nr));
         int slabs = (int)((total + slab - 1) / slab), tasks = slabs * geo.Group;
         int npad = (slab + nr - 1) / nr * nr;
+        var masks = ConvKernels.IsShiftedCopy(win) ? ConvKernels.TapMasks(win) : [];
         ctx.ParallelFor(tasks, 1, (s, e) =>
         {
             var pb = ctx.RentScratch<float>(npad * kg);
@@ -132,7 +133,7 @@ public sealed class ConvKernel : OpKernel
                 {
                     int g = t % geo.Group;
                     int q0 = t / geo.Group * slab, width = (int)Math.Min(slab, total - q0);
-                    var packedB = ConvKernels.PackColumns(win, geo.InputChannels, g * cg, kg, x, q0, width, pb, row);
+                    var packedB = ConvKernels.PackColumns(win, geo.InputChannels, g * cg, kg, x, q0, width, pb, row, masks);
                     Sgemm.Multiply(packed[g], packedB, c.AsSpan(0, mg * width), width);
                     ScatterColumns(c, width, q0, outS, geo.OutputChannels, g * mg, mg, bias, y);
                 }
