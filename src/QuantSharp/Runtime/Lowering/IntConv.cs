@@ -488,6 +488,19 @@ public sealed class IntConvKernel : OpKernel
                         int q = a;
                         for (; q + 32 <= e; q += 32)
                             Vector256.ConditionalSelect(Vector256.Load(mrow + q), Vector256.Load(plane + q + d), padV).Store(dst + (q - p0));
+                        // Tail: one more vector ending at e when the row is long enough (rewriting some bytes with
+                        // the same values), else 16 then single bytes.
+                        if (q < e && e - a >= 32)
+                        {
+                            q = e - 32;
+                            Vector256.ConditionalSelect(Vector256.Load(mrow + q), Vector256.Load(plane + q + d), padV).Store(dst + (q - p0));
+                            continue;
+                        }
+                        if (q + 16 <= e)
+                        {
+                            Vector128.ConditionalSelect(Vector128.Load(mrow + q), Vector128.Load(plane + q + d), padV.GetLower()).Store(dst + (q - p0));
+                            q += 16;
+                        }
                         for (; q < e; q++) dst[q - p0] = mrow[q] != 0 ? plane[q + d] : pad;
                         continue;
                     }

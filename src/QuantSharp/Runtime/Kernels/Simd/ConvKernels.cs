@@ -220,10 +220,25 @@ public static class ConvKernels
         float* o = dst - posStart;
         int q = qa;
         if (Vector512.IsHardwareAccelerated)
+        {
             for (; q + 16 <= qb; q += 16)
                 (Vector512.Load((uint*)(s + q)) & Vector512.Load(mask + q)).AsSingle().Store(o + q);
+            // Tail: one more vector ending at qb when the run is long enough (rewriting some values unchanged).
+            if (q < qb && qb - qa >= 16)
+            {
+                q = qb - 16;
+                (Vector512.Load((uint*)(s + q)) & Vector512.Load(mask + q)).AsSingle().Store(o + q);
+                return;
+            }
+        }
         for (; q + 8 <= qb; q += 8)
             (Vector256.Load((uint*)(s + q)) & Vector256.Load(mask + q)).AsSingle().Store(o + q);
+        if (q < qb && qb - qa >= 8)
+        {
+            q = qb - 8;
+            (Vector256.Load((uint*)(s + q)) & Vector256.Load(mask + q)).AsSingle().Store(o + q);
+            return;
+        }
         for (; q < qb; q++) o[q] = mask[q] != 0 ? s[q] : 0f;
     }
 
