@@ -16,7 +16,8 @@ public sealed class LlmCommand : Command
         "       quantsharp llm generate --synthetic NAME [--type T] [-n N] [--prompt-ids IDS] [--threads N]\n" +
         "       quantsharp llm bench (MODEL | --synthetic NAME) [--type T] [--threads N] [--prompt-tokens P] [-n N] [--reps R] [--json]\n" +
         "       quantsharp llm generate MODEL [--tokenizer FILE] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--type T]\n" +
-        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--json]";
+        "       quantsharp llm perplexity MODEL [--tokenizer FILE] --text FILE [--ctx N] [--type T] [--windows N] [--reference FP32MODEL] [--json]\n" +
+        "       quantsharp llm quantize MODEL -o OUT.gguf --type T [--method rtn|gptq|awq|imatrix] [--calib FILE] [--keep PATTERN=TYPE ...]";
     public override string Details =>
         "MODEL is a llama2.c checkpoint (legacy or version-1 layout), a .gguf file (llama), or a Hugging Face directory\n" +
         "(config.json + *.safetensors, Llama or GPT-2), read through memory maps. --synthetic gpt2-124m instead builds random\n" +
@@ -49,7 +50,9 @@ public sealed class LlmCommand : Command
         new("--reps", null, true, false, "bench: repetitions, the best is reported (default 3)", "R"),
         new("--no-membw", null, false, false, "bench: skip the DRAM read-bandwidth measurement"),
         new("--no-kl", null, false, false, "perplexity: skip the FP32 comparison of a quantized model (half the work)"),
-        new("--json", null, false, false, "print one JSON object (inspect, perplexity)"),
+        new("--json", null, false, false, "print one JSON object (inspect, perplexity, quantize)"),
+        new("--reference", null, true, false, "perplexity: FP32 model to compare against (KL divergence, same top token)", "FILE"),
+        .. LlmQuantizeCommand.Options,
     ];
 
     public override int Execute(CliArguments args, CliContext ctx)
@@ -66,6 +69,7 @@ public sealed class LlmCommand : Command
             "inspect" => Inspect(model, args, ctx),
             "generate" => Generate(model, args, ctx),
             "perplexity" => Perplexity(model, args, ctx),
+            "quantize" => LlmQuantizeCommand.Run(model, args, ctx),
             _ => throw new UsageException($"unknown llm subcommand '{sub}' (inspect, generate, perplexity)"),
         };
     }
@@ -80,7 +84,7 @@ public sealed class LlmCommand : Command
     private static ICausalLmWeights Convert(ICausalLmWeights w, string type) => type == "f32" ? w : w.MapMatrices(m => WeightFormats.Quantize(m, type));
 
     /// <summary>The model of MODEL or --synthetic (a synthetic model is built directly in <paramref name="type"/>).</summary>
-    private static LoadedCausalLm Open(string model, CliArguments args, string type)
+    internal static LoadedCausalLm Open(string model, CliArguments args, string type)
     {
         if (args.Value("--synthetic") is { } name)
         {
@@ -95,7 +99,7 @@ public sealed class LlmCommand : Command
     /// <summary>The weights in <paramref name="type"/> (synthetic models already are).</summary>
     private static ICausalLmWeights Converted(LoadedCausalLm m, CliArguments args, string type) => args.Has("--synthetic") ? m.Weights : Convert(m.Weights, type);
 
-    private static ITextTokenizer Tokenizer(string model, LoadedCausalLm m) =>
+    internal static ITextTokenizer Tokenizer(string model, LoadedCausalLm m) =>
         m.Tokenizer ?? throw new UsageException($"no --tokenizer given and none found with {model} (tokenizer.bin beside a llama2.c model, tokenizer.json in a Hugging Face directory)");
 
     private static float Number(CliArguments args, string name, float fallback, float min, float max)
@@ -212,7 +216,12 @@ public sealed class LlmCommand : Command
         if (args.Has("--windows")) windows = windows.Take(args.Int("--windows", 0, 1, int.MaxValue)).ToList();
         var w = Converted(m, args, type);
         var sw = Stopwatch.StartNew();
-        var res = type == "f32" || args.Flag("--no-kl") || args.Has("--synthetic") ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(m.Weights, w, windows, threads);
+        // --reference: compare against another model file (e.g. the FP32 checkpoint a quantized GGUF came from).
+        using var refModel = args.Value("--reference") is string refPath ? CausalLmLoader.Open(refPath) : null;
+        if (refModel is not null && (refModel.Weights.Architecture != w.Architecture || refModel.Weights.VocabSize != w.VocabSize))
+            throw new QuantSharpException($"{refModel.Weights.Architecture} reference with {refModel.Weights.VocabSize} tokens does not match {model} ({w.Architecture}, {w.VocabSize} tokens)");
+        var reference = refModel?.Weights ?? (type == "f32" || args.Flag("--no-kl") || args.Has("--synthetic") ? null : m.Weights);
+        var res = reference is null ? Evaluator.Perplexity(w, windows, threads) : Evaluator.Compare(reference, w, windows, threads);
         double secs = sw.Elapsed.TotalSeconds;
         long bytes = w.TotalBytes();
         double bpw = bytes * 8.0 / w.ParameterCount();

@@ -146,6 +146,12 @@ public sealed partial class LlamaDecoder
         }
         if (a.Y.Length < a.Offset + a.M.Rows || b.Y.Length < b.Offset + b.M.Rows || third.Y.Length < third.Offset + third.M.Rows)
             throw new ArgumentException("output too short");
+        if (InputObserver is { } observe)
+        {
+            observe(a.M, x.AsSpan(0, a.M.Cols));
+            observe(b.M, x.AsSpan(0, b.M.Cols));
+            if (c is { } oc) observe(oc.M, x.AsSpan(0, oc.M.Cols));
+        }
         qx.Quantize(x);
         var job = _product ??= new ProductJob();
         job.X = qx.Batch;

@@ -33,6 +33,9 @@ public sealed class LlamaState
     public float[] Logits { get; }
 }
 
+/// <summary>Receives the input x of a product y = W·x (see <see cref="LlamaDecoder.InputObserver"/>).</summary>
+public delegate void MatrixInputObserver(WeightMatrix matrix, ReadOnlySpan<float> input);
+
 /// <summary>
 /// A Llama decoder in the style of llama2.c's run.c, one token at a time:
 /// x = embed(token); per layer: x += Wo·Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n) with n = RMSNorm(x);
@@ -60,6 +63,9 @@ public sealed partial class LlamaDecoder
     public int Threads { get; }
 
     public LlamaState NewState() => new(Config);
+
+    /// <summary>When set, <see cref="Forward"/> calls it with every matrix and its input vector before each product (calibration statistics; the batched prompt path does not).</summary>
+    public MatrixInputObserver? InputObserver { get; set; }
 
     /// <summary>Runs token <paramref name="token"/> at position <paramref name="pos"/> (caching its keys/values) and returns the logits.</summary>
     public float[] Forward(LlamaState s, int token, int pos)
@@ -144,6 +150,7 @@ public sealed partial class LlamaDecoder
     /// </summary>
     private void MatMul(WeightMatrix m, float[] x, Q8Activations qx, float[] y, int offset = 0)
     {
+        InputObserver?.Invoke(m, x.AsSpan(0, m.Cols));
         bool q8 = m.UsesQ8Activations;
         if (q8) qx.Quantize(x);
         if (m is IPackedQ8Matrix pm)

@@ -211,6 +211,17 @@ public sealed class Int8ChannelMatrix : WeightMatrix
         }
     }
 
+    /// <summary>Wraps already quantized rows: w[r,c] = scales[r]·codes[r·cols + c].</summary>
+    public Int8ChannelMatrix(string name, int rows, int cols, float[] scales, sbyte[] codes) : base(name, rows, cols)
+    {
+        if (scales.Length != rows || codes.Length != (long)rows * cols) throw new ArgumentException($"{name}: {scales.Length} scales and {codes.Length} codes for [{rows},{cols}]");
+        _scale = scales;
+        _q = codes;
+    }
+
+    public ReadOnlySpan<float> Scales => _scale;
+    public ReadOnlySpan<sbyte> Codes => _q;
+
     public override string TypeName => "int8-channel";
     public override long Bytes => (long)Rows * Cols + 4L * Rows;
 

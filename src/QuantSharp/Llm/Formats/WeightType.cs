@@ -3,7 +3,8 @@ namespace QuantSharp.Llm.Formats;
 /// <summary>The weight formats a model can be converted to, by their CLI names.</summary>
 public static class WeightFormats
 {
-    public static IReadOnlyList<string> Names { get; } = ["f32", "q8_0", "q4_0", "q4_1", "int8-channel", "int4-g32", "int4-g64", "int4-g128"];
+    public static IReadOnlyList<string> Names { get; } = ["f32", "q8_0", "q4_0", "q4_1", "int8-channel", "int4-g32", "int4-g64", "int4-g128",
+        "q4_k", "int3-g32", "int3-g64", "int3-g128", "int2-g32", "int2-g64", "int2-g128", "u8-tensor"];
 
     /// <summary>The matrix <paramref name="source"/> converted to <paramref name="type"/> (round to nearest).</summary>
     public static WeightMatrix Quantize(WeightMatrix source, string type) => type switch
@@ -16,6 +17,14 @@ public static class WeightFormats
         "int4-g32" => new BlockMatrix<BlockInt4G32>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt4G32>.QuantizeRows(source)),
         "int4-g64" => new BlockMatrix<BlockInt4G64>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt4G64>.QuantizeRows(source)),
         "int4-g128" => new BlockMatrix<BlockInt4G128>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt4G128>.QuantizeRows(source)),
+        "q4_k" => new BlockMatrix<BlockQ4_K>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockQ4_K>.QuantizeRows(source)),
+        "int3-g32" => new BlockMatrix<BlockInt3G32>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt3G32>.QuantizeRows(source)),
+        "int3-g64" => new BlockMatrix<BlockInt3G64>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt3G64>.QuantizeRows(source)),
+        "int3-g128" => new BlockMatrix<BlockInt3G128>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt3G128>.QuantizeRows(source)),
+        "int2-g32" => new BlockMatrix<BlockInt2G32>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt2G32>.QuantizeRows(source)),
+        "int2-g64" => new BlockMatrix<BlockInt2G64>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt2G64>.QuantizeRows(source)),
+        "int2-g128" => new BlockMatrix<BlockInt2G128>(source.Name, source.Rows, source.Cols, BlockMatrix<BlockInt2G128>.QuantizeRows(source)),
+        "u8-tensor" => U8TensorMatrix.Quantize(source),
         _ => throw new QuantSharpException($"unknown weight type '{type}' (known: {string.Join(", ", Names)})"),
     };
 

@@ -164,7 +164,7 @@ public static class GgmlBlocks
         ? (scales[s] & 63, scales[s + 4] & 63)
         : ((scales[s + 4] & 0xF) | (scales[s - 4] >> 6) << 4, (scales[s + 4] >> 4) | (scales[s] >> 6) << 4);
 
-    private static void UnpackQ4_K(ReadOnlySpan<byte> b, Span<float> y)
+    internal static void UnpackQ4_K(ReadOnlySpan<byte> b, Span<float> y)
     {
         float d = (float)BinaryPrimitives.ReadHalfLittleEndian(b);
         float dmin = (float)BinaryPrimitives.ReadHalfLittleEndian(b[2..]);
@@ -182,7 +182,7 @@ public static class GgmlBlocks
     // Round-to-nearest Q4_K: each 32-weight sub-block gets the affine grid [min(0, x_min), x_max] with 15 steps; the
     // sub-block steps and (non-negative) offsets are then themselves quantized to 6 bits against the fp16 super-scales
     // d = max step/63 and dmin = max offset/63, and the weights rounded against the grid actually stored.
-    private static void PackQ4_K(ReadOnlySpan<float> x, Span<byte> o)
+    internal static void PackQ4_K(ReadOnlySpan<float> x, Span<byte> o)
     {
         Span<float> step = stackalloc float[8], off = stackalloc float[8];
         for (int s = 0; s < 8; s++)

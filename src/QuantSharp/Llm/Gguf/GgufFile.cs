@@ -253,6 +253,13 @@ public sealed unsafe class GgufFile : IDisposable
 
         foreach (var (name, dims, type, offset) in raw)
         {
+            if (QuantSharpTypes.IsPrivate(type))
+            {
+                // QuantSharp's own types (QuantSharpTypes): the size comes from the type's layout.
+                long pbytes = QuantSharpTypes.TensorBytes(type, dims) ?? throw Error($"tensor '{name}': shape [{string.Join(", ", dims)}] does not fit QuantSharp type {(uint)type}");
+                AddInfo(name, dims, type, offset, pbytes, alignment, dataBytes);
+                continue;
+            }
             if (!GgmlTypes.IsKnown(type)) throw Error($"tensor '{name}' has unknown ggml type {(uint)type}");
             long elements = 1;
             foreach (long ne in dims)
@@ -266,12 +273,7 @@ public sealed unsafe class GgufFile : IDisposable
             int bs = GgmlTypes.BlockSize(type);
             if (ne0 % bs != 0) throw Error($"tensor '{name}': ne[0] = {ne0} is not a multiple of the {type} block size {bs}");
             long bytes = elements == 0 ? 0 : elements / bs * GgmlTypes.TypeSize(type);
-            if (offset % alignment != 0) throw Error($"tensor '{name}': offset {offset} is not a multiple of the alignment {alignment}");
-            if (offset > (ulong)dataBytes || bytes > dataBytes - (long)offset)
-                throw Error($"tensor '{name}' ({type} {string.Join("x", dims)}, {bytes} bytes at data offset {offset}) extends past the end of the file (data section holds {dataBytes} bytes)");
-            var info = new GgufTensorInfo(name, dims, type, (long)offset, bytes);
-            if (!_byName.TryAdd(name, info)) throw Error($"tensor '{name}' appears twice");
-            _tensors.Add(info);
+            AddInfo(name, dims, type, offset, bytes, alignment, dataBytes);
         }
         // Tensors may not share bytes: sorted by offset, each must end before the next begins.
         var sorted = _tensors.Where(t => t.Bytes > 0).OrderBy(t => t.Offset).ToList();
@@ -279,6 +281,16 @@ public sealed unsafe class GgufFile : IDisposable
             if (sorted[i - 1].Offset + sorted[i - 1].Bytes > sorted[i].Offset)
                 throw Error($"tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data section");
         return (version, alignment, dataOffset);
+    }
+
+    private void AddInfo(string name, long[] dims, GgmlType type, ulong offset, long bytes, uint alignment, long dataBytes)
+    {
+        if (offset % alignment != 0) throw Error($"tensor '{name}': offset {offset} is not a multiple of the alignment {alignment}");
+        if (offset > (ulong)dataBytes || bytes > dataBytes - (long)offset)
+            throw Error($"tensor '{name}' ({type} {string.Join("x", dims)}, {bytes} bytes at data offset {offset}) extends past the end of the file (data section holds {dataBytes} bytes)");
+        var info = new GgufTensorInfo(name, dims, type, (long)offset, bytes);
+        if (!_byName.TryAdd(name, info)) throw Error($"tensor '{name}' appears twice");
+        _tensors.Add(info);
     }
 
     internal static long AlignUp(long x, long alignment) => (x + alignment - 1) / alignment * alignment;
@@ -303,6 +315,13 @@ public sealed unsafe class GgufFile : IDisposable
     {
         if (tensor.Elements > int.MaxValue) throw Error($"tensor '{tensor.Name}' has {tensor.Elements} elements, too many for one array");
         var dst = new float[tensor.Elements];
+        if (QuantSharpTypes.IsPrivate(tensor.Type))
+        {
+            int cols = (int)tensor.RowLength, rows = (int)tensor.RowCount;
+            var m = QuantSharpTypes.Decode(tensor.Name, tensor.Type, rows, cols, TensorBytes(tensor))!;
+            for (int r = 0; r < rows; r++) m.DequantizeRow(r, dst.AsSpan(r * cols, cols));
+            return dst;
+        }
         try
         {
             GgmlBlocks.Dequantize(tensor.Type, TensorBytes(tensor), dst);

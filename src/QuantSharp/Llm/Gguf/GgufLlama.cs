@@ -67,19 +67,7 @@ public static class GgufLlama
                 throw new QuantSharpException($"GGUF export supports f32, f16, q8_0, q4_0, q4_1 and q4_k, not {GgmlTypes.Name(t)}");
 
         var w = new GgufWriter();
-        w.Add("general.architecture", Architecture);
-        w.Add("general.name", name);
-        w.Add("general.file_type", FileType(type));
-        w.Add("llama.context_length", (uint)c.SeqLen);
-        w.Add("llama.embedding_length", (uint)c.Dim);
-        w.Add("llama.block_count", (uint)c.Layers);
-        w.Add("llama.feed_forward_length", (uint)c.HiddenDim);
-        w.Add("llama.rope.dimension_count", (uint)c.HeadSize);
-        w.Add("llama.attention.head_count", (uint)c.Heads);
-        w.Add("llama.attention.head_count_kv", (uint)c.KvHeads);
-        w.Add("llama.attention.layer_norm_rms_epsilon", c.NormEps);
-        w.Add("llama.rope.freq_base", c.RopeTheta);
-        w.Add("llama.vocab_size", (uint)c.VocabSize);
+        AddModelMetadata(w, c, name, FileType(type));
         AddTokenizer(w, tokenizer);
 
         var written = new List<GgufExportedTensor>();
@@ -119,6 +107,24 @@ public static class GgufLlama
 
         w.Write(path);
         return new GgufExportReport(path, new FileInfo(path).Length, written);
+    }
+
+    /// <summary>general.* and llama.* keys of a llama model (general.file_type only when <paramref name="fileType"/> is given).</summary>
+    internal static void AddModelMetadata(GgufWriter w, LlamaConfig c, string name, uint? fileType)
+    {
+        w.Add("general.architecture", Architecture);
+        w.Add("general.name", name);
+        if (fileType is uint ft) w.Add("general.file_type", ft);
+        w.Add("llama.context_length", (uint)c.SeqLen);
+        w.Add("llama.embedding_length", (uint)c.Dim);
+        w.Add("llama.block_count", (uint)c.Layers);
+        w.Add("llama.feed_forward_length", (uint)c.HiddenDim);
+        w.Add("llama.rope.dimension_count", (uint)c.HeadSize);
+        w.Add("llama.attention.head_count", (uint)c.Heads);
+        w.Add("llama.attention.head_count_kv", (uint)c.KvHeads);
+        w.Add("llama.attention.layer_norm_rms_epsilon", c.NormEps);
+        w.Add("llama.rope.freq_base", c.RopeTheta);
+        w.Add("llama.vocab_size", (uint)c.VocabSize);
     }
 
     // SentencePiece token types as llama.cpp numbers them.
@@ -211,7 +217,10 @@ public static class GgufLlama
                     case GgmlType.Q8_0: return new Q8DotMatrix<BlockQ8_0>(n, rows, cols, Blocks<BlockQ8_0>(f, t));
                     case GgmlType.Q4_0: return new Q8DotMatrix<BlockQ4_0>(n, rows, cols, Blocks<BlockQ4_0>(f, t));
                     case GgmlType.Q4_1: return new Q8DotMatrix<BlockQ4_1>(n, rows, cols, Blocks<BlockQ4_1>(f, t));
+                    case GgmlType.Q4_K: return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
                 }
+            // QuantSharp's own types (and padded ggml blocks) exist only in block form.
+            if (keepBlocks && QuantSharpTypes.IsPrivate(t.Type)) return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
             return F32Matrix.FromArray(n, rows, cols, f.ReadFloats(t));
         }
         float[] Vec(string n)

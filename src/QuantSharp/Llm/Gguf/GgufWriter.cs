@@ -43,7 +43,9 @@ public sealed class GgufWriter
     {
         if (dims.Length is 0 or > GgufFile.MaxDims) throw new ArgumentException($"tensor '{name}': {dims.Length} dimensions (1..{GgufFile.MaxDims})");
         if (dims.Any(d => d <= 0)) throw new ArgumentException($"tensor '{name}': dimensions [{string.Join(", ", dims)}] must be positive");
-        long expected = GgmlTypes.RowBytes(type, dims[0]) * dims.Skip(1).Aggregate(1L, (a, b) => a * b);
+        long expected = QuantSharpTypes.IsPrivate(type)
+            ? QuantSharpTypes.TensorBytes(type, dims) ?? throw new ArgumentException($"tensor '{name}': dims [{string.Join(", ", dims)}] do not fit QuantSharp type {(uint)type}")
+            : GgmlTypes.RowBytes(type, dims[0]) * dims.Skip(1).Aggregate(1L, (a, b) => a * b);
         if (data.Length != expected) throw new ArgumentException($"tensor '{name}': {data.Length} bytes, {type} {string.Join("x", dims)} needs {expected}");
         if (!_names.Add(name)) throw new ArgumentException($"tensor '{name}' added twice");
         _tensors.Add((name, (long[])dims.Clone(), type, data));

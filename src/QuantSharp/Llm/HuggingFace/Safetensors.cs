@@ -105,6 +105,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
                         meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
+                if (tensors.ContainsKey(p.Name)) throw new ModelFormatException($"{name}: tensor '{p.Name}' appears twice in the header");
                 tensors.Add(p.Name, ParseTensor(name, p.Name, p.Value, dataBytes, dataStart));
             }
             // Tensors may not overlap (the format requires them to tile the data area).
@@ -140,11 +141,17 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new ModelFormatException($"{file}: tensor '{tensor}' has no data_offsets [begin, end]");
-        long begin = off[0].TryGetInt64(out long b) ? b : -1, end = off[1].TryGetInt64(out long en) ? en : -1;
+        static long Offset(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long v) ? v : -1;
+        long begin = Offset(off[0]), end = Offset(off[1]);
         if (begin < 0 || end < begin || end > dataBytes)
             throw new ModelFormatException($"{file}: tensor '{tensor}' has data_offsets [{off[0].GetRawText()}, {off[1].GetRawText()}] outside the {dataBytes}-byte data area");
+        // Each dimension is below 2³¹; the product is checked against the data size before it could overflow.
         long elements = 1;
-        foreach (long d in shape) elements = checked(elements * d);
+        foreach (long d in shape)
+        {
+            if (d != 0 && elements > dataBytes / d) throw new ModelFormatException($"{file}: tensor '{tensor}' shape [{string.Join(",", shape)}] is larger than the file");
+            elements *= d;
+        }
         long expected = elements * ElementSize(dtype);
         if (end - begin != expected)
             throw new ModelFormatException($"{file}: tensor '{tensor}' ({dtype} [{string.Join(",", shape)}]) needs {expected} bytes, data_offsets give {end - begin}");

@@ -213,6 +213,14 @@ public sealed class MaxPoolKernel : OpKernel
         bool cm = _columnMajor;
         if (id is null && xd is float[] xf && yd is float[] yf)
         {
+            if (win.KD == 1 && win.OD == 1 && win.KH == 2 && win.KW == 2 && win.SH == 2 && win.SW == 2 && win.DH == 1 && win.DW == 1
+                && win.PH == 0 && win.PW == 0 && 2 * win.OH <= win.IH && 2 * win.OW <= win.IW)
+            {
+                int inS = win.InputSize, outS = win.OutputSize;
+                ctx.ParallelFor(g.Batch * g.InputChannels, Math.Max(1, 16384 / Math.Max(1, outS * 4)), (s, e) =>
+                    FloatPool.MaxPool2x2(xf.AsSpan(s * inS, (e - s) * inS), e - s, win.IH, win.IW, yf.AsSpan(s * outS, (e - s) * outS), win.OH, win.OW));
+                return;
+            }
             ctx.ParallelFor(g.Batch * g.InputChannels, Math.Max(1, 16384 / Math.Max(1, win.OutputSize * win.KernelSize)), (s, e) =>
                 PoolLoops.MaxFloat(win, xf, yf, s, e));
             return;
