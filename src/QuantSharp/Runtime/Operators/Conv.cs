@@ -109,7 +109,7 @@ public sealed class ConvKernel : OpKernel
 
     /// <summary>
     /// Small images: the columns of all images form one K × (N·S) matrix, cut into slabs of whole NR panels
-    /// (independent of the thread count, so results are too). Per slab and group, im2col packs straight into
+    /// (results do not depend on where the slab boundaries fall). Per slab and group, im2col packs straight into
     /// the GEMM's B layout, C_g (M/g × slab) = W_g · col, then C plus bias is scattered to Y[n, m, pos].
     /// Slabs are split over threads; each GEMM runs on its thread.
     /// </summary>
@@ -119,6 +119,10 @@ public sealed class ConvKernel : OpKernel
         int kg = cg * win.KernelSize, nr = Sgemm.NR;
         long total = (long)geo.Batch * outS;
         int slab = (int)Math.Min(total, Math.Max(nr, SlabBudget / Math.Max(1, kg) / nr * nr));
+        // At least two slabs per thread when the batch allows. Every C element is computed with the same K order
+        // whatever slab holds it, so this does not change results.
+        if (ctx.Threads > 1)
+            slab = (int)Math.Min(slab, Math.Max(nr, (total + 2L * ctx.Threads - 1) / (2L * ctx.Threads) + nr - 1) / nr * nr);
         int slabs = (int)((total + slab - 1) / slab), tasks = slabs * geo.Group;
         int npad = (slab + nr - 1) / nr * nr;
         var masks = ConvKernels.IsShiftedCopy(win) ? ConvKernels.TapMasks(win) : [];
