@@ -344,7 +344,14 @@ public sealed class IntConvKernel : OpKernel
         var rq = _out.Quantized?.Channel;
         var xd = x.Data;
         // Validity masks of the shifted-copy im2col, one byte per (tap, output position), shared by all jobs.
-        var masks = ShiftedCopy(win) ? TapMasks(win) : null;
+        byte[]? masks = null;
+        if (ShiftedCopy(win))
+        {
+            // Built once per input geometry (the holder is replaced whole, so a concurrent reader sees a consistent pair).
+            var cached = _tapMasks;
+            if (cached is null || !cached.Win.Equals(win)) _tapMasks = cached = new TapMaskCache(win, TapMasks(win));
+            masks = cached.Masks;
+        }
         // A chunk should carry ~400 K multiply-adds (a few µs): smaller ones cost more to hand to another thread
         // than they save (batch-1 layers are mostly below that and run on the calling thread).
         int minJobs = (int)Math.Max(1, 400_000 / Math.Max(1L, (long)m * k * chunk));
@@ -427,6 +434,10 @@ public sealed class IntConvKernel : OpKernel
             }
         });
     }
+
+    private sealed record TapMaskCache(Window3D Win, byte[] Masks);
+
+    private TapMaskCache? _tapMasks;
 
     /// <summary>Unit strides with OW = IW (2-D/1-D): every im2col row is one shifted copy of the input plane.</summary>
     private static bool ShiftedCopy(in Window3D w) => w.SH == 1 && w.SW == 1 && w.OW == w.IW;

@@ -70,7 +70,15 @@ public sealed class ConvKernel : OpKernel
         var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
         if (packed is not null && !direct && geo.Batch > 1 && outS < BatchedOutputLimit)
         {
-            RunBatched(ctx, geo, win, x.Data, b?.Data, y.Data, packed);
+            uint[] masks = [];
+            if (ConvKernels.IsShiftedCopy(win))
+            {
+                // Built once per input geometry (the holder is replaced whole, so a concurrent reader sees a consistent pair).
+                var cached = _tapMasks;
+                if (cached is null || !cached.Win.Equals(win)) _tapMasks = cached = new TapMaskCache(win, ConvKernels.TapMasks(win));
+                masks = cached.Masks;
+            }
+            RunBatched(ctx, geo, win, x.Data, b?.Data, y.Data, packed, masks);
             return;
         }
         // The column matrix is built for a slab of output positions at a time so that it (and its packed copy)
@@ -101,6 +109,10 @@ public sealed class ConvKernel : OpKernel
         }
     }
 
+    private sealed record TapMaskCache(Window3D Win, uint[] Masks);
+
+    private TapMaskCache? _tapMasks;
+
     /// <summary>Images with fewer output positions than this share GEMMs (small N per image wastes the tiles).</summary>
     private const int BatchedOutputLimit = 4096;
 
@@ -113,7 +125,8 @@ public sealed class ConvKernel : OpKernel
     /// the GEMM's B layout, C_g (M/g × slab) = W_g · col, then C plus bias is scattered to Y[n, m, pos].
     /// Slabs are split over threads; each GEMM runs on its thread.
     /// </summary>
-    private static void RunBatched(KernelContext ctx, ConvGeometry geo, Window3D win, float[] x, float[]? bias, float[] y, SgemmPackedA[] packed)
+    private static void RunBatched(KernelContext ctx, ConvGeometry geo, Window3D win, float[] x, float[]? bias, float[] y,
+        SgemmPackedA[] packed, uint[] masks)
     {
         int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup, outS = win.OutputSize;
         int kg = cg * win.KernelSize, nr = Sgemm.NR;
@@ -125,7 +138,6 @@ public sealed class ConvKernel : OpKernel
             slab = (int)Math.Min(slab, Math.Max(nr, (total + 2L * ctx.Threads - 1) / (2L * ctx.Threads) + nr - 1) / nr * nr);
         int slabs = (int)((total + slab - 1) / slab), tasks = slabs * geo.Group;
         int npad = (slab + nr - 1) / nr * nr;
-        var masks = ConvKernels.IsShiftedCopy(win) ? ConvKernels.TapMasks(win) : [];
         ctx.ParallelFor(tasks, 1, (s, e) =>
         {
             var pb = ctx.RentScratch<float>(npad * kg);
