@@ -7,14 +7,15 @@ namespace QuantSharp.Runtime.Kernels.Reference;
 /// code k is the low nibble of byte k / 2 when k is even and the high nibble when k is odd.</para>
 /// <para>Each row of A has lda ≥ k_blocks · block_size floats and is zero beyond K, so the last (partial) block is
 /// processed over its full block_size: the padding codes of B are read as stored and multiply zeros.</para>
-/// <para>Float order (the SIMD kernels keep exactly this): 16 lanes; inside a block, t goes to lane t mod 16 with
+/// <para>Float order (the SIMD kernels keep exactly this): 32 lanes (two independent FMA chains per 512-bit step,
+/// which hides the FMA latency); inside a block, t goes to lane t mod 32 with
 /// s[l] = fma(float(code) − z, a, s[l]) in increasing t, s starting at +0; after the block
 /// acc[l] = fma(scale, s[l], acc[l]) (acc starts at +0); at the end the lanes are summed in a fixed tree:
-/// w[i] = acc[i] + acc[i+8], x[i] = w[i] + w[i+4] (i &lt; 4), y = (x[0] + x[2]) + (x[1] + x[3]).</para>
+/// v[i] = acc[i] + acc[i+16], w[i] = v[i] + v[i+8], x[i] = w[i] + w[i+4] (i &lt; 4), y = (x[0] + x[2]) + (x[1] + x[3]).</para>
 /// </summary>
 public static class Int4GemvReference
 {
-    public const int Lanes = 16;
+    public const int Lanes = 32;
 
     /// <summary>y[m·ldy + j] for m &lt; rows, j in [n0, n1); scales and zeroPoints are [N · k_blocks] row-major.</summary>
     public static void Multiply(ReadOnlySpan<float> a, int lda, int rows, ReadOnlySpan<byte> b,
@@ -48,11 +49,13 @@ public static class Int4GemvReference
         }
     }
 
-    /// <summary>The fixed 16 → 8 → 4 → 1 lane-sum tree shared with the SIMD kernels.</summary>
+    /// <summary>The fixed 32 → 16 → 8 → 4 → 1 lane-sum tree shared with the SIMD kernels.</summary>
     public static float ReduceLanes(ReadOnlySpan<float> acc)
     {
+        Span<float> v = stackalloc float[16];
+        for (int i = 0; i < 16; i++) v[i] = acc[i] + acc[i + 16];
         Span<float> w = stackalloc float[8];
-        for (int i = 0; i < 8; i++) w[i] = acc[i] + acc[i + 8];
+        for (int i = 0; i < 8; i++) w[i] = v[i] + v[i + 8];
         float x0 = w[0] + w[4], x1 = w[1] + w[5], x2 = w[2] + w[6], x3 = w[3] + w[7];
         return (x0 + x2) + (x1 + x3);
     }
