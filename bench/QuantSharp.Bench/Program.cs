@@ -25,6 +25,11 @@ public static class Program
             GemvQuick.Run(args.Length > 1 ? int.Parse(args[1]) : 1);
             return;
         }
+        if (args.Length >= 1 && args[0] == "int4-quick")
+        {
+            Int4GemvQuick.Run(args.Length > 1 ? int.Parse(args[1]) : 1);
+            return;
+        }
         if (args.Length >= 1 && args[0] == "channel-quick")
         {
             ChannelGemmQuick.Run();

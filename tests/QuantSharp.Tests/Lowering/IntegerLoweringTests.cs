@@ -140,11 +140,15 @@ public class IntegerLoweringTests
     [InlineData(3, 1, 1, 1, 1, true, false, 1)]
     [InlineData(3, 1, 1, 2, 2, false, true, 2)]
     [InlineData(5, 1, 1, 1, 1, false, false, 2)]
+    [InlineData(3, 1, 1, 1, 1, true, true, 1, 7)]
+    [InlineData(1, 1, 1, 1, 1, false, false, 0, 6)]
+    [InlineData(3, 2, 1, 1, 1, false, false, 0, 5)]
     public void ChannelGemmConvMatchesThreeDimensionalPath(int kernel, int strideH, int strideW, int dilationH, int dilationW, bool relu, bool signedX,
-        int samePad = 0)
+        int samePad = 0, int n = 2)
     {
         // samePad > 0: symmetric pads that keep the output size (the shifted-plane im2col rows).
-        int n = 2, c = 5, mOut = 7, h = 11, w = 13;
+        // Column chunks run across images (n·P columns); larger batches put several image boundaries in a chunk.
+        int c = 5, mOut = 7, h = 11, w = 13;
         bool pointwise = kernel == 1 && strideH == 1 && strideW == 1;
         Model Build(QdqGraphBuilder b, bool threeD)
         {
@@ -185,6 +189,13 @@ public class IntegerLoweringTests
                 for (int i = 0; i < outPlane; i++)
                     Assert.Equal(y2.Data[nc * outPlane + i], y3.Data[(nc * 2 + d) * outPlane + i]);
         AssertWithinOneStep(m2, b2.Feeds);
+        if (n <= 2) return;
+        // Fixed-point requantization: the int32 accumulators leave the GEMM per chunk and go through the output stage.
+        var f2 = QdqGraphBuilder.Run(m2, b2.Feeds, lowered: true, RequantizationMode.FixedPoint).Single().Value.As<float>();
+        var f3 = QdqGraphBuilder.Run(m3, b3.Feeds, lowered: true, RequantizationMode.FixedPoint).Single().Value.As<float>();
+        for (int nc = 0; nc < n * mOut; nc++)
+            for (int i = 0; i < outPlane; i++)
+                Assert.Equal(f2.Data[nc * outPlane + i], f3.Data[(nc * 2 + 1) * outPlane + i]);
     }
 
     [Theory]

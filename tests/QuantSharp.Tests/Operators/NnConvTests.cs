@@ -96,6 +96,14 @@ public class NnConvTests
         // C·k ≥ 8192 makes the im2col slab 512 columns, so these run in several slabs that split output rows.
         "1,1024,2,1|24,24|3,3|pads=1,1,1,1",
         "2,1024,2,2|30,25|3,3|strides=1,1",
+        // Batches of small images share GEMMs: slabs of columns cross image boundaries; unit-stride rows with
+        // OW = IW take the shifted-copy im2col (symmetric, asymmetric and dilated padding, 1-D, K > 256).
+        "5,16,32,1|14,14|3,3|pads=1,1,1,1",
+        "3,32,64,1|7,7|3,3|pads=1,1,1,1",
+        "3,4,5,1|6,9|3,3|pads=2,0,0,2",
+        "2,3,4,1|8,8|3,3|dilations=2,2;pads=2,2,2,2",
+        "3,2,3,1|10|3|pads=1,1",
+        "4,6,4,2|5,7|3,3|pads=1,1,1,1",
     };
 
     private static (int[] x, int[] w, int group, NodeAttribute[] attrs) Parse(string spec, bool transpose = false)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using QuantSharp.Runtime.Kernels.Simd;
 using QuantSharp.Runtime.Operators;
 using QuantSharp.Runtime.Operators.Quantization;
@@ -314,11 +315,14 @@ public sealed class IntConvKernel : OpKernel
     }
 
     /// <summary>
-    /// Group-1 convolution as W (M×K) · col (K×P): per job (image, chunk of output positions) the column matrix is
-    /// built K rows × chunk (<see cref="Im2ColRows"/>; a 1×1 unit-stride unpadded conv reads the input planes
-    /// directly), packed for the vpdpbusd kernel and multiplied, the kernel requantizing in its epilogue and storing
-    /// each channel's row straight into the NCHW output (int32 rows through the output stage in fixed-point mode or
-    /// for float outputs). Integer sums are exact, so the chunking does not change results.
+    /// Group-1 convolution as W (M×K) · col (K×N·P): the output positions of all images form one run of columns
+    /// q = image·P + position, cut into chunks (multiples of 16 columns, so only the batch's last block is partial).
+    /// Per chunk the column matrix is built K rows × chunk (<see cref="Im2ColRows"/> per image segment; a chunk of a
+    /// 1×1 unit-stride unpadded conv inside one image reads the input planes directly), packed for the vpdpbusd
+    /// kernel and multiplied, the kernel requantizing in its epilogue. A chunk inside one image stores each channel's
+    /// row straight into the NCHW output; one that spans images goes through a chunk-wide buffer and is copied per
+    /// image (int32 rows go through the output stage in fixed-point mode or for float outputs). Integer sums are
+    /// exact, so the chunking does not change results.
     /// </summary>
     private unsafe void RunChannel<T>(KernelContext ctx, Tensor<T> x, Window3D win, Array yBuf, int n, int c, int m)
         where T : unmanaged, IBinaryInteger<T>
@@ -330,82 +334,149 @@ public sealed class IntConvKernel : OpKernel
         int xZero = _xZero + (signed ? 128 : 0);
         byte pad = (byte)_xZero;
         bool pointwise = win.KernelSize == 1 && win.SH == 1 && win.SW == 1 && win.PH == 0 && win.PW == 0 && p == inPlane;
-        // Chunks of output positions: the K × chunk column matrix about 32 KiB (L1/L2), at least two jobs per thread.
+        long total = (long)n * p;
+        // Chunks of columns: the K × chunk column matrix about 32 KiB (L1/L2), at least two jobs per thread.
         int byCache = Math.Clamp(32768 / Math.Max(k, 1) / 16 * 16, 16, 1024);
-        long perThread = ((long)n * p + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
+        long perThread = (total + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
         int chunk = (int)Math.Min(byCache, Math.Max(16, (perThread + 15) / 16 * 16));
-        chunk = Math.Min(chunk, (p + 15) / 16 * 16);
-        int perImage = (p + chunk - 1) / chunk;
+        chunk = (int)Math.Min(chunk, (total + 15) / 16 * 16);
+        int jobs = (int)((total + chunk - 1) / chunk);
         var rq = _out.Quantized?.Channel;
         var xd = x.Data;
+        // Validity masks of the shifted-copy im2col, one byte per (tap, output position), shared by all jobs.
+        byte[]? masks = null;
+        if (ShiftedCopy(win))
+        {
+            // Built once per input geometry (the holder is replaced whole, so a concurrent reader sees a consistent pair).
+            var cached = _tapMasks;
+            if (cached is null || !cached.Win.Equals(win)) _tapMasks = cached = new TapMaskCache(win, TapMasks(win));
+            masks = cached.Masks;
+        }
         // A chunk should carry ~400 K multiply-adds (a few µs): smaller ones cost more to hand to another thread
         // than they save (batch-1 layers are mostly below that and run on the calling thread).
         int minJobs = (int)Math.Max(1, 400_000 / Math.Max(1L, (long)m * k * chunk));
-        ctx.ParallelFor(n * perImage, minJobs, (lo, hi) =>
+        ctx.ParallelFor(jobs, minJobs, (lo, hi) =>
         {
-            var col = pointwise ? null : ArrayPool<byte>.Shared.Rent(k * chunk);
+            var col = ArrayPool<byte>.Shared.Rent(k * chunk);
             var panel = ArrayPool<byte>.Shared.Rent(Int8ChannelGemm.PanelBytes(kp, chunk));
             var sums = w.AnyZeroPoint ? ArrayPool<int>.Shared.Rent(chunk) : null;
             var acc = rq is null ? ArrayPool<int>.Shared.Rent(m * chunk) : null;
+            var ytmp = rq is not null ? ArrayPool<byte>.Shared.Rent(m * chunk) : null;
             try
             {
                 fixed (T* px = xd) fixed (byte* pcol = col) fixed (byte* ppan = panel) fixed (int* psum = sums) fixed (int* pacc = acc)
+                fixed (byte* pytmp = ytmp) fixed (byte* pmask = masks)
                 {
                     ref byte yRef = ref MemoryMarshal.GetArrayDataReference(yBuf);
                     for (int job = lo; job < hi; job++)
                     {
-                        int b = job / perImage, p0 = job % perImage * chunk, cnt = Math.Min(chunk, p - p0);
-                        byte* img = (byte*)px + (long)b * c * inPlane;
+                        long q0 = (long)job * chunk;
+                        int cnt = (int)Math.Min(chunk, total - q0);
+                        int b0 = (int)(q0 / p), p0 = (int)(q0 - (long)b0 * p);
+                        bool single = p0 + cnt <= p;
                         byte* src;
                         int ld;
-                        if (pointwise)
+                        if (pointwise && single)
                         {
-                            src = img + p0;
+                            src = (byte*)px + (long)b0 * c * inPlane + p0;
                             ld = inPlane;
                         }
                         else
                         {
-                            Im2ColRows(win, img, c, p0, cnt, pcol, pad);
+                            for (int q = 0; q < cnt;)
+                            {
+                                int b = (int)((q0 + q) / p), pos = (int)(q0 + q - (long)b * p), len = Math.Min(p - pos, cnt - q);
+                                Im2ColRows(win, (byte*)px + (long)b * c * inPlane, c, pos, len, pcol + q, cnt, pad, pmask);
+                                q += len;
+                            }
                             src = pcol;
                             ld = cnt;
                         }
                         Int8ChannelGemm.PackColumns(src, ld, k, cnt, flip, kp, ppan, psum);
-                        long yOff = (long)b * m * p + p0;
                         if (rq is not null)
                         {
-                            byte* py = (byte*)Unsafe.AsPointer(ref yRef) + yOff;
-                            Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, rq, py, p);
+                            if (single)
+                            {
+                                byte* py = (byte*)Unsafe.AsPointer(ref yRef) + (long)b0 * m * p + p0;
+                                Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, rq, py, p);
+                                continue;
+                            }
+                            Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, rq, pytmp, cnt);
+                            for (int q = 0; q < cnt;)
+                            {
+                                int b = (int)((q0 + q) / p), pos = (int)(q0 + q - (long)b * p), len = Math.Min(p - pos, cnt - q);
+                                byte* py = (byte*)Unsafe.AsPointer(ref yRef) + (long)b * m * p + pos;
+                                for (int mi = 0; mi < m; mi++) Buffer.MemoryCopy(pytmp + (long)mi * cnt + q, py + (long)mi * p, len, len);
+                                q += len;
+                            }
                         }
                         else
                         {
                             Int8ChannelGemm.Multiply(w, ppan, cnt, xZero, psum, pacc, cnt);
-                            for (int mi = 0; mi < m; mi++)
-                                _out.WriteChannel(yBuf, (int)(yOff + (long)mi * p), acc.AsSpan(mi * cnt, cnt), mi);
+                            for (int q = 0; q < cnt;)
+                            {
+                                int b = (int)((q0 + q) / p), pos = (int)(q0 + q - (long)b * p), len = Math.Min(p - pos, cnt - q);
+                                for (int mi = 0; mi < m; mi++)
+                                    _out.WriteChannel(yBuf, checked((int)(((long)b * m + mi) * p + pos)), acc.AsSpan(mi * cnt + q, len), mi);
+                                q += len;
+                            }
                         }
                     }
                 }
             }
             finally
             {
-                if (col is not null) ArrayPool<byte>.Shared.Return(col);
+                ArrayPool<byte>.Shared.Return(col);
                 ArrayPool<byte>.Shared.Return(panel);
                 if (sums is not null) ArrayPool<int>.Shared.Return(sums);
                 if (acc is not null) ArrayPool<int>.Shared.Return(acc);
+                if (ytmp is not null) ArrayPool<byte>.Shared.Return(ytmp);
             }
         });
     }
 
+    private sealed record TapMaskCache(Window3D Win, byte[] Masks);
+
+    private TapMaskCache? _tapMasks;
+
+    /// <summary>Unit strides with OW = IW (2-D/1-D): every im2col row is one shifted copy of the input plane.</summary>
+    private static bool ShiftedCopy(in Window3D w) => w.SH == 1 && w.SW == 1 && w.OW == w.IW;
+
     /// <summary>
-    /// Column matrix rows for output positions [p0, p0 + cnt) of one image (1-D/2-D, KD = 1): row
-    /// (ch·KH + kh)·KW + kw, column p − p0 holds X[ch, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (p = oh·OW + ow), or
-    /// the pad byte (z_x) outside the input. With unit strides and OW = IW a row is one shifted copy of the input
-    /// plane (offset (kh·DH − PH)·IW + kw·DW − PW), after which the rows and columns that fall outside are set to
-    /// the pad byte; otherwise it is built output row by output row.
+    /// For the shifted-copy im2col: mask[(kh·KW + kw)·P + oh·OW + ow] = 0xFF when input (oh − PH + kh·DH,
+    /// ow − PW + kw·DW) lies inside the plane, else 0; the row is then select(mask, shifted input, pad byte).
     /// </summary>
-    private static unsafe void Im2ColRows(in Window3D w, byte* img, int channels, int p0, int cnt, byte* col, byte pad)
+    private static byte[] TapMasks(in Window3D w)
     {
-        int inPlane = w.InputSize, p1 = p0 + cnt;
+        int p = w.OutputSize;
+        var masks = new byte[w.KH * w.KW * p];
+        for (int kh = 0, t = 0; kh < w.KH; kh++)
+            for (int kw = 0; kw < w.KW; kw++, t++)
+            {
+                w.ValidColumns(kw, out int lo, out int hi);
+                for (int oh = 0; oh < w.OH; oh++)
+                {
+                    int ih = oh - w.PH + kh * w.DH;
+                    if ((uint)ih >= (uint)w.IH) continue;
+                    masks.AsSpan(t * p + oh * w.OW + lo, hi - lo).Fill(0xFF);
+                }
+            }
+        return masks;
+    }
+
+    /// <summary>
+    /// Column matrix rows for output positions [p0, p0 + cnt) of one image (1-D/2-D, KD = 1), rows
+    /// <paramref name="ld"/> bytes apart: row (ch·KH + kh)·KW + kw, column p − p0 holds X[ch, oh·SH − PH + kh·DH,
+    /// ow·SW − PW + kw·DW] (p = oh·OW + ow), or the pad byte (z_x) outside the input. With unit strides and OW = IW
+    /// (<paramref name="masks"/> from <see cref="TapMasks"/>) a row is the input plane shifted by
+    /// (kh·DH − PH)·IW + kw·DW − PW, blended with the pad byte by the tap's mask 32 bytes at a time; otherwise it is
+    /// built output row by output row.
+    /// </summary>
+    private static unsafe void Im2ColRows(in Window3D w, byte* img, int channels, int p0, int cnt, byte* col, int ld, byte pad, byte* masks)
+    {
+        int inPlane = w.InputSize, p1 = p0 + cnt, p = w.OutputSize;
         int ohFirst = p0 / w.OW, ohLast = (p1 - 1) / w.OW;
+        var padV = Vector256.Create(pad);
         byte* dst = col;
         for (int ch = 0; ch < channels; ch++)
         {
@@ -413,33 +484,35 @@ public sealed class IntConvKernel : OpKernel
             for (int kh = 0; kh < w.KH; kh++)
             {
                 int dy = kh * w.DH - w.PH;
-                for (int kw = 0; kw < w.KW; kw++, dst += cnt)
+                for (int kw = 0; kw < w.KW; kw++, dst += ld)
                 {
                     int dx = kw * w.DW - w.PW;
-                    if (w.SH == 1 && w.SW == 1 && w.OW == w.IW)
+                    if (masks is not null)
                     {
+                        // Positions whose source index falls outside the plane are all invalid taps: pad only.
                         int d = dy * w.IW + dx;
                         int a = Math.Max(p0, -d), e = Math.Min(p1, inPlane - d);
                         if (a >= e) { new Span<byte>(dst, cnt).Fill(pad); continue; }
                         if (a > p0) new Span<byte>(dst, a - p0).Fill(pad);
-                        Buffer.MemoryCopy(plane + a + d, dst + (a - p0), e - a, e - a);
                         if (e < p1) new Span<byte>(dst + (e - p0), p1 - e).Fill(pad);
-                        // Output rows whose input row lies outside (oh < −dy at the top, oh ≥ IH − dy at the bottom)
-                        // are contiguous position ranges.
-                        int topEnd = Math.Clamp(-dy, 0, w.OH) * w.OW, bottomStart = Math.Clamp(w.IH - dy, 0, w.OH) * w.OW;
-                        if (topEnd > p0) new Span<byte>(dst, Math.Min(topEnd, p1) - p0).Fill(pad);
-                        if (bottomStart < p1) { int b0 = Math.Max(bottomStart, p0); new Span<byte>(dst + (b0 - p0), p1 - b0).Fill(pad); }
-                        if (dx == 0) continue;
-                        // Columns outside in the remaining rows: ow < −dx, or ow ≥ IW − dx.
-                        int colLo = Math.Max(0, -dx), colHi = Math.Min(w.OW, w.IW - dx);
-                        int ohA = Math.Max(ohFirst, -dy), ohB = Math.Min(ohLast, w.IH - dy - 1);
-                        for (int oh = ohA; oh <= ohB; oh++)
+                        byte* mrow = masks + (long)(kh * w.KW + kw) * p;
+                        int q = a;
+                        for (; q + 32 <= e; q += 32)
+                            Vector256.ConditionalSelect(Vector256.Load(mrow + q), Vector256.Load(plane + q + d), padV).Store(dst + (q - p0));
+                        // Tail: one more vector ending at e when the row is long enough (rewriting some bytes with
+                        // the same values), else 16 then single bytes.
+                        if (q < e && e - a >= 32)
                         {
-                            int rowStart = oh * w.OW;
-                            int rs = Math.Max(p0, rowStart), re = Math.Min(p1, rowStart + w.OW);
-                            for (int q = Math.Max(rs, rowStart); q < Math.Min(re, rowStart + colLo); q++) dst[q - p0] = pad;
-                            for (int q = Math.Max(rs, rowStart + colHi); q < re; q++) dst[q - p0] = pad;
+                            q = e - 32;
+                            Vector256.ConditionalSelect(Vector256.Load(mrow + q), Vector256.Load(plane + q + d), padV).Store(dst + (q - p0));
+                            continue;
                         }
+                        if (q + 16 <= e)
+                        {
+                            Vector128.ConditionalSelect(Vector128.Load(mrow + q), Vector128.Load(plane + q + d), padV.GetLower()).Store(dst + (q - p0));
+                            q += 16;
+                        }
+                        for (; q < e; q++) dst[q - p0] = mrow[q] != 0 ? plane[q + d] : pad;
                         continue;
                     }
                     w.ValidColumns(kw, out int lo, out int hi);

@@ -68,6 +68,19 @@ public sealed class ConvKernel : OpKernel
         int kg = cg * win.KernelSize, outS = win.OutputSize;
         bool direct = win.KernelSize == 1 && !geo.HasPadding && geo.Strides.All(s => s == 1);
         var packed = ReferenceEquals(_packedFrom, w) ? _packed : null;
+        if (packed is not null && !direct && geo.Batch > 1 && outS < BatchedOutputLimit)
+        {
+            uint[] masks = [];
+            if (ConvKernels.IsShiftedCopy(win))
+            {
+                // Built once per input geometry (the holder is replaced whole, so a concurrent reader sees a consistent pair).
+                var cached = _tapMasks;
+                if (cached is null || !cached.Win.Equals(win)) _tapMasks = cached = new TapMaskCache(win, ConvKernels.TapMasks(win));
+                masks = cached.Masks;
+            }
+            RunBatched(ctx, geo, win, x.Data, b?.Data, y.Data, packed, masks);
+            return;
+        }
         // The column matrix is built for a slab of output positions at a time so that it (and its packed copy)
         // stays within a few MB however large the image is.
         int chunk = direct ? outS : Math.Clamp(ColumnBudget / Math.Max(1, kg) / 512 * 512, 512, Math.Max(512, outS));
@@ -93,6 +106,77 @@ public sealed class ConvKernel : OpKernel
         finally
         {
             if (scratch is not null) ctx.ReturnScratch(scratch);
+        }
+    }
+
+    private sealed record TapMaskCache(Window3D Win, uint[] Masks);
+
+    private TapMaskCache? _tapMasks;
+
+    /// <summary>Images with fewer output positions than this share GEMMs (small N per image wastes the tiles).</summary>
+    private const int BatchedOutputLimit = 4096;
+
+    /// <summary>Floats of packed column matrix per slab (≈ 640 KB): stays in L2 while the GEMM streams it.</summary>
+    private const int SlabBudget = 160 << 10;
+
+    /// <summary>
+    /// Small images: the columns of all images form one K × (N·S) matrix, cut into slabs of whole NR panels
+    /// (results do not depend on where the slab boundaries fall). Per slab and group, im2col packs straight into
+    /// the GEMM's B layout, C_g (M/g × slab) = W_g · col, then C plus bias is scattered to Y[n, m, pos].
+    /// Slabs are split over threads; each GEMM runs on its thread.
+    /// </summary>
+    private static void RunBatched(KernelContext ctx, ConvGeometry geo, Window3D win, float[] x, float[]? bias, float[] y,
+        SgemmPackedA[] packed, uint[] masks)
+    {
+        int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup, outS = win.OutputSize;
+        int kg = cg * win.KernelSize, nr = Sgemm.NR;
+        long total = (long)geo.Batch * outS;
+        int slab = (int)Math.Min(total, Math.Max(nr, SlabBudget / Math.Max(1, kg) / nr * nr));
+        // At least two slabs per thread when the batch allows. Every C element is computed with the same K order
+        // whatever slab holds it, so this does not change results.
+        if (ctx.Threads > 1)
+            slab = (int)Math.Min(slab, Math.Max(nr, (total + 2L * ctx.Threads - 1) / (2L * ctx.Threads) + nr - 1) / nr * nr);
+        int slabs = (int)((total + slab - 1) / slab), tasks = slabs * geo.Group;
+        int npad = (slab + nr - 1) / nr * nr;
+        ctx.ParallelFor(tasks, 1, (s, e) =>
+        {
+            var pb = ctx.RentScratch<float>(npad * kg);
+            var row = ctx.RentScratch<float>(slab);
+            var c = ctx.RentScratch<float>(mg * slab);
+            try
+            {
+                for (int t = s; t < e; t++)
+                {
+                    int g = t % geo.Group;
+                    int q0 = t / geo.Group * slab, width = (int)Math.Min(slab, total - q0);
+                    var packedB = ConvKernels.PackColumns(win, geo.InputChannels, g * cg, kg, x, q0, width, pb, row, masks);
+                    Sgemm.Multiply(packed[g], packedB, c.AsSpan(0, mg * width), width);
+                    ScatterColumns(c, width, q0, outS, geo.OutputChannels, g * mg, mg, bias, y);
+                }
+            }
+            finally
+            {
+                ctx.ReturnScratch(c);
+                ctx.ReturnScratch(row);
+                ctx.ReturnScratch(pb);
+            }
+        });
+    }
+
+    /// <summary>Y[img, m0 + m, pos] = C[m, q − q0] + bias[m0 + m] for the slab's columns q = img·S + pos.</summary>
+    private static void ScatterColumns(float[] c, int width, int q0, int outS, int channels, int m0, int mg, float[]? bias, float[] y)
+    {
+        for (int q = q0; q < q0 + width;)
+        {
+            int img = q / outS, pos = q - img * outS, len = Math.Min(outS - pos, q0 + width - q);
+            for (int m = 0; m < mg; m++)
+            {
+                var src = c.AsSpan(m * width + (q - q0), len);
+                var dst = y.AsSpan((img * channels + m0 + m) * outS + pos, len);
+                if (bias is null) src.CopyTo(dst);
+                else System.Numerics.Tensors.TensorPrimitives.Add(src, bias[m0 + m], dst);
+            }
+            q += len;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using QuantSharp.Runtime.Operators;
 
 namespace QuantSharp.Runtime.Kernels.Simd;
@@ -61,35 +62,184 @@ public static class ConvKernels
     {
         int ks = w.KernelSize, inSize = w.InputSize, width = colEnd - colStart;
         for (int row = rowStart; row < rowEnd; row++)
+            FillRow(w, x.Slice(row / ks * inSize, inSize), row % ks, col.Slice(row * width, width), colStart, colEnd);
+    }
+
+    /// <summary>
+    /// One im2col row for one input plane: dst[pos − posStart] = X[od·SD − PD + kd·DD, oh·SH − PH + kh·DH,
+    /// ow·SW − PW + kw·DW] (0 outside X) for output positions pos = (od·OH + oh)·OW + ow in [posStart, posEnd),
+    /// with (kd, kh, kw) the kernel offset <paramref name="kr"/>.
+    /// </summary>
+    public static void FillRow(in Window3D w, ReadOnlySpan<float> plane, int kr, Span<float> dst, int posStart, int posEnd)
+    {
+        int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
+        w.ValidColumns(kw, out int lo, out int hi);
+        int colShift = kw * w.DW - w.PW;
+        if (w.SW == 1 && w.SH == 1 && w.OW == w.IW && w.OD == 1 && w.ID == 1 && w.KD == 1 && w.PD == 0)
         {
-            int c = row / ks, kr = row % ks;
-            int kd = kr / (w.KH * w.KW), kh = kr / w.KW % w.KH, kw = kr % w.KW;
-            var plane = x.Slice(c * inSize, inSize);
-            var dst = col.Slice(row * width, width);
-            w.ValidColumns(kw, out int lo, out int hi);
-            int colShift = kw * w.DW - w.PW;
-            // Walk the output rows (od, oh) that overlap [colStart, colEnd).
-            for (int pos = colStart; pos < colEnd;)
+            // Stride 1 with output rows as wide as input rows: pos + shift is the input index of every valid
+            // position, so the row is one contiguous copy of the plane followed by zeroing of the border columns.
+            int shift = (kh * w.DH - w.PH) * w.IW + colShift;
+            int ohLo = Math.Clamp(w.PH - kh * w.DH, 0, w.OH), ohHi = Math.Clamp(w.IH + w.PH - kh * w.DH, ohLo, w.OH);
+            int qa = Math.Max(posStart, Math.Max(ohLo * w.OW, -shift));
+            int qb = Math.Min(posEnd, Math.Min(ohHi * w.OW, w.InputSize - shift));
+            if (qb <= qa) { dst[..(posEnd - posStart)].Clear(); return; }
+            dst[..(qa - posStart)].Clear();
+            plane.Slice(qa + shift, qb - qa).CopyTo(dst[(qa - posStart)..]);
+            dst[(qb - posStart)..(posEnd - posStart)].Clear();
+            if (lo == 0 && hi == w.OW) return;
+            for (int line = qa / w.OW, lineEnd = (qb - 1) / w.OW; line <= lineEnd; line++)
             {
-                int line = pos / w.OW, ow0 = pos - line * w.OW;
-                int ow1 = Math.Min(w.OW, ow0 + (colEnd - pos));
-                int od = line / w.OH, oh = line % w.OH;
-                var drow = dst.Slice(pos - colStart, ow1 - ow0);
-                int id = od * w.SD - w.PD + kd * w.DD;
-                int ih = oh * w.SH - w.PH + kh * w.DH;
-                if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
-                else
-                {
-                    var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
-                    int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
-                    drow[..(a - ow0)].Clear();
-                    drow[(b - ow0)..].Clear();
-                    if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
-                    else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
-                }
-                pos += ow1 - ow0;
+                int l0 = line * w.OW;
+                for (int q = Math.Max(qa, l0), e = Math.Min(qb, l0 + lo); q < e; q++) dst[q - posStart] = 0f;
+                for (int q = Math.Max(qa, l0 + hi), e = Math.Min(qb, l0 + w.OW); q < e; q++) dst[q - posStart] = 0f;
+            }
+            return;
+        }
+        // Walk the output rows (od, oh) that overlap [posStart, posEnd).
+        for (int pos = posStart; pos < posEnd;)
+        {
+            int line = pos / w.OW, ow0 = pos - line * w.OW;
+            int ow1 = Math.Min(w.OW, ow0 + (posEnd - pos));
+            int od = line / w.OH, oh = line % w.OH;
+            var drow = dst.Slice(pos - posStart, ow1 - ow0);
+            int id = od * w.SD - w.PD + kd * w.DD;
+            int ih = oh * w.SH - w.PH + kh * w.DH;
+            if ((uint)id >= (uint)w.ID || (uint)ih >= (uint)w.IH) drow.Clear();
+            else
+            {
+                var srow = plane.Slice((id * w.IH + ih) * w.IW, w.IW);
+                int a = Math.Clamp(lo, ow0, ow1), b = Math.Clamp(hi, a, ow1);
+                drow[..(a - ow0)].Clear();
+                drow[(b - ow0)..].Clear();
+                if (w.SW == 1) srow.Slice(a + colShift, b - a).CopyTo(drow[(a - ow0)..(b - ow0)]);
+                else for (int ow = a; ow < b; ow++) drow[ow - ow0] = srow[ow * w.SW + colShift];
+            }
+            pos += ow1 - ow0;
+        }
+    }
+
+    /// <summary>
+    /// Whether im2col rows are shifted copies of the input plane: unit strides, output rows as wide as input rows,
+    /// 1-D or 2-D. Then position pos of tap (kh, kw) reads plane[pos + (kh·DH − PH)·IW + kw·DW − PW] when valid.
+    /// </summary>
+    public static bool IsShiftedCopy(in Window3D w) =>
+        w.SW == 1 && w.SH == 1 && w.OW == w.IW && w.OD == 1 && w.ID == 1 && w.KD == 1 && w.PD == 0;
+
+    /// <summary>
+    /// For <see cref="IsShiftedCopy"/> geometries: mask[kr·S + pos] (S = output size) has all bits set when tap kr
+    /// of output position pos lies inside the input, else 0, so a row is (shifted plane AND mask): 0 at padding.
+    /// </summary>
+    public static uint[] TapMasks(in Window3D w)
+    {
+        int ks = w.KernelSize, outS = w.OutputSize;
+        var masks = new uint[ks * outS];
+        for (int kr = 0; kr < ks; kr++)
+        {
+            int kh = kr / w.KW % w.KH, kw = kr % w.KW;
+            w.ValidColumns(kw, out int lo, out int hi);
+            for (int oh = 0; oh < w.OH; oh++)
+            {
+                int ih = oh - w.PH + kh * w.DH;
+                if ((uint)ih < (uint)w.IH) masks.AsSpan(kr * outS + oh * w.OW + lo, hi - lo).Fill(uint.MaxValue);
             }
         }
+        return masks;
+    }
+
+    /// <summary>
+    /// im2col of a run of images, packed straight into the <see cref="SgemmPackedB"/> layout: column q of
+    /// [colStart, colStart + width) is output position q mod S of image q / S (S = output size), so one GEMM covers
+    /// several images. Row ((c·KD + kd)·KH + kh)·KW + kw reads channel <paramref name="channelOffset"/> + c of
+    /// that image; <paramref name="rowBuf"/> (≥ width floats) holds one unpacked row at a time (it stays in L1).
+    /// With <paramref name="tapMasks"/> from <see cref="TapMasks"/> (shifted-copy geometries) rows are masked
+    /// vector copies; empty: <see cref="FillRow"/>.
+    /// </summary>
+    public static unsafe SgemmPackedB PackColumns(in Window3D w, int channels, int channelOffset, int kg, ReadOnlySpan<float> x,
+        int colStart, int width, float[] packed, Span<float> rowBuf, ReadOnlySpan<uint> tapMasks)
+    {
+        int ks = w.KernelSize, inS = w.InputSize, outS = w.OutputSize, nr = Sgemm.NR;
+        int panels = (width + nr - 1) / nr, npad = panels * nr;
+        if (packed.Length < (long)npad * kg) throw new ArgumentException("packed buffer too small");
+        if (rowBuf.Length < width) throw new ArgumentException("row buffer too small");
+        if (!tapMasks.IsEmpty && tapMasks.Length < ks * outS) throw new ArgumentException("tap masks too short");
+        fixed (float* px = x) fixed (float* prow = rowBuf) fixed (float* pdst = packed) fixed (uint* pmask = tapMasks)
+        {
+            for (int p = 0; p < kg; p++)
+            {
+                int c = p / ks, kr = p % ks;
+                int kh = kr / w.KW % w.KH, kw = kr % w.KW;
+                int shift = (kh * w.DH - w.PH) * w.IW + kw * w.DW - w.PW;
+                for (int q = colStart; q < colStart + width;)
+                {
+                    int img = q / outS, pos = q - img * outS, end = Math.Min(outS, pos + colStart + width - q);
+                    long planeOff = ((long)img * channels + channelOffset + c) * inS;
+                    if ((ulong)(planeOff + inS) > (ulong)x.Length) throw new ArgumentException("input too short");
+                    if (pmask is null)
+                        FillRow(w, new ReadOnlySpan<float>(px + planeOff, inS), kr, rowBuf[(q - colStart)..], pos, end);
+                    else
+                        MaskedRow(px + planeOff, inS, shift, pmask + (long)kr * outS, prow + (q - colStart), pos, end);
+                    q += end - pos;
+                }
+                // Row p goes to K block kb = p − p mod KC: panel jp of that block starts at kb·Npad + jp·kc·NR.
+                int kb = p / Sgemm.KC * Sgemm.KC, kc = Math.Min(Sgemm.KC, kg - kb);
+                float* d = pdst + (long)kb * npad + (p - kb) * nr;
+                int full = width / nr;
+                for (int jp = 0; jp < full; jp++, d += (long)kc * nr)
+                {
+                    float* s = prow + jp * nr;
+                    if (Vector512.IsHardwareAccelerated && nr == 32)
+                    {
+                        Vector512.Load(s).Store(d);
+                        Vector512.Load(s + 16).Store(d + 16);
+                    }
+                    else new ReadOnlySpan<float>(s, nr).CopyTo(new Span<float>(d, nr));
+                }
+                if (full < panels)
+                {
+                    int cols = width - full * nr;
+                    new ReadOnlySpan<float>(prow + full * nr, cols).CopyTo(new Span<float>(d, cols));
+                    new Span<float>(d + cols, nr - cols).Clear();
+                }
+            }
+        }
+        return new SgemmPackedB(packed, kg, width, nr);
+    }
+
+    /// <summary>
+    /// dst[pos − posStart] = plane[pos + shift] AND mask[pos] for positions [posStart, posEnd); positions whose
+    /// source index falls outside the plane are padding (their mask is 0) and are written as 0.
+    /// </summary>
+    private static unsafe void MaskedRow(float* plane, int inS, int shift, uint* mask, float* dst, int posStart, int posEnd)
+    {
+        int qa = Math.Max(posStart, -shift), qb = Math.Min(posEnd, inS - shift);
+        if (qb <= qa) { new Span<float>(dst, posEnd - posStart).Clear(); return; }
+        new Span<float>(dst, qa - posStart).Clear();
+        new Span<float>(dst + (qb - posStart), posEnd - qb).Clear();
+        float* s = plane + shift;
+        float* o = dst - posStart;
+        int q = qa;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; q + 16 <= qb; q += 16)
+                (Vector512.Load((uint*)(s + q)) & Vector512.Load(mask + q)).AsSingle().Store(o + q);
+            // Tail: one more vector ending at qb when the run is long enough (rewriting some values unchanged).
+            if (q < qb && qb - qa >= 16)
+            {
+                q = qb - 16;
+                (Vector512.Load((uint*)(s + q)) & Vector512.Load(mask + q)).AsSingle().Store(o + q);
+                return;
+            }
+        }
+        for (; q + 8 <= qb; q += 8)
+            (Vector256.Load((uint*)(s + q)) & Vector256.Load(mask + q)).AsSingle().Store(o + q);
+        if (q < qb && qb - qa >= 8)
+        {
+            q = qb - 8;
+            (Vector256.Load((uint*)(s + q)) & Vector256.Load(mask + q)).AsSingle().Store(o + q);
+            return;
+        }
+        for (; q < qb; q++) o[q] = mask[q] != 0 ? s[q] : 0f;
     }
 
     /// <summary>

@@ -192,62 +192,87 @@ public static unsafe class Int8ChannelGemm
         if (m == 0 || n == 0) return;
         int blocks = (n + BlockColumns - 1) / BlockColumns;
         byte* wp = w.Pointer;
-        int* corr = stackalloc int[Int8ChannelWeights.RowBlock];
-        int* zws = stackalloc int[Int8ChannelWeights.RowBlock];
+        // Rows go in 6-row tiles (12 accumulators: 15 of the 16 ymm registers VEX-encoded vpdpbusd can name) over
+        // the first 12⌊Mp/12⌋ padded rows, so the rest is a multiple of 4 for the 4-row tile; rows past M are
+        // zero-padded in the packed weights and never stored.
+        int mp = (m + Int8ChannelWeights.RowBlock - 1) / Int8ChannelWeights.RowBlock * Int8ChannelWeights.RowBlock;
+        int sixEnd = mp / 12 * 12;
+        // Tile sums, row r at acc[16·r]: the tile loops are separate methods so that the register allocator sees
+        // only their 12 (or 8) accumulators; inlined into this method it spilled some of them on every K step.
+        int* acc = stackalloc int[6 * BlockColumns];
         fixed (int* rowSums = w.RowSums) fixed (int* zp = w.ZeroPoints)
         fixed (float* mul = rq?.Multipliers) fixed (float* off = rq?.Offsets)
         {
-            for (int m0 = 0; m0 < m; m0 += Int8ChannelWeights.RowBlock)
+            var ctx = new Epilogue(w, k, xZero, rowSums, zp, columnSums, rq, mul, off, y, ldy, c, ldc);
+            for (int m0 = 0; m0 < sixEnd; m0 += 6)
+            {
+                byte* wr = wp + (long)m0 * kp;
+                int rows = Math.Min(6, m - m0);
+                for (int b = 0; b < blocks; b++)
+                {
+                    int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
+                    Tile6(wr, kp, panel + (long)b * kp * BlockColumns, acc);
+                    ctx.Columns(j0, cols, out var s0, out var s1);
+                    for (int r = 0; r < rows; r++)
+                        ctx.Row(m0 + r, Vector256.Load(acc + r * 16), Vector256.Load(acc + r * 16 + 8), s0, s1, j0, cols);
+                }
+            }
+            for (int m0 = sixEnd; m0 < m; m0 += Int8ChannelWeights.RowBlock)
             {
                 int rows = Math.Min(Int8ChannelWeights.RowBlock, m - m0);
-                for (int r = 0; r < Int8ChannelWeights.RowBlock; r++)
-                {
-                    int mi = Math.Min(m0 + r, m - 1);
-                    // −zx'·ΣW[m] + K·zx'·zw[m], wrapping.
-                    corr[r] = unchecked(-xZero * rowSums[mi] + k * xZero * zp[mi]);
-                    zws[r] = zp[mi];
-                }
                 byte* wr = wp + (long)m0 * kp;
                 for (int b = 0; b < blocks; b++)
                 {
                     int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
-                    Tile(wr, kp, panel + (long)b * kp * BlockColumns, out var c00, out var c01, out var c10, out var c11,
-                        out var c20, out var c21, out var c30, out var c31);
-                    Vector256<int> s0 = default, s1 = default;
-                    if (w.AnyZeroPoint)
-                    {
-                        s0 = Load8(columnSums + j0, cols);
-                        s1 = Load8(columnSums + j0 + 8, cols - 8);
-                    }
+                    Tile(wr, kp, panel + (long)b * kp * BlockColumns, acc);
+                    ctx.Columns(j0, cols, out var s0, out var s1);
                     for (int r = 0; r < rows; r++)
-                    {
-                        var (lo, hi) = r switch { 0 => (c00, c01), 1 => (c10, c11), 2 => (c20, c21), _ => (c30, c31) };
-                        var cv = Vector256.Create(corr[r]);
-                        lo += cv;
-                        hi += cv;
-                        if (zws[r] != 0)
-                        {
-                            var z = Vector256.Create(zws[r]);
-                            lo -= z * s0;
-                            hi -= z * s1;
-                        }
-                        int mi = m0 + r;
-                        if (rq is null)
-                        {
-                            int* dst = c + (long)mi * ldc + j0;
-                            Int8KernelCommon.Store8(lo, dst, cols);
-                            if (cols > 8) Int8KernelCommon.Store8(hi, dst + 8, cols - 8);
-                        }
-                        else
-                        {
-                            var q = Requantize(lo, hi, mul[mi], off[mi], rq);
-                            byte* dst = y + (long)mi * ldy + j0;
-                            if (cols == BlockColumns) q.Store(dst);
-                            else for (int j = 0; j < cols; j++) dst[j] = q.GetElement(j);
-                        }
-                    }
+                        ctx.Row(m0 + r, Vector256.Load(acc + r * 16), Vector256.Load(acc + r * 16 + 8), s0, s1, j0, cols);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Per-output correction and store of one row of a tile: acc + (−zx'·ΣW[m] + K·zx'·zw[m]) − zw[m]·ΣX'[j]
+    /// (wrapping int32), then either the int32 row or its requantized bytes.
+    /// </summary>
+    private readonly struct Epilogue(Int8ChannelWeights w, int k, int xZero, int* rowSums, int* zp, int* columnSums,
+        Int8ChannelRequantization? rq, float* mul, float* off, byte* y, int ldy, int* c, int ldc)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Columns(int j0, int cols, out Vector256<int> s0, out Vector256<int> s1)
+        {
+            s0 = s1 = default;
+            if (!w.AnyZeroPoint) return;
+            s0 = Load8(columnSums + j0, cols);
+            s1 = Load8(columnSums + j0 + 8, cols - 8);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Row(int mi, Vector256<int> lo, Vector256<int> hi, Vector256<int> s0, Vector256<int> s1, int j0, int cols)
+        {
+            var cv = Vector256.Create(unchecked(-xZero * rowSums[mi] + k * xZero * zp[mi]));
+            lo += cv;
+            hi += cv;
+            int zw = zp[mi];
+            if (zw != 0)
+            {
+                var z = Vector256.Create(zw);
+                lo -= z * s0;
+                hi -= z * s1;
+            }
+            if (rq is null)
+            {
+                int* dst = c + (long)mi * ldc + j0;
+                Int8KernelCommon.Store8(lo, dst, cols);
+                if (cols > 8) Int8KernelCommon.Store8(hi, dst + 8, cols - 8);
+                return;
+            }
+            var q = Requantize(lo, hi, mul[mi], off[mi], rq);
+            byte* yd = y + (long)mi * ldy + j0;
+            if (cols == BlockColumns) q.Store(yd);
+            else for (int j = 0; j < cols; j++) yd[j] = q.GetElement(j);
         }
     }
 
@@ -289,29 +314,65 @@ public static unsafe class Int8ChannelGemm
         return Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte();
     }
 
-    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile(byte* w, int kp, byte* x, out Vector256<int> c00, out Vector256<int> c01, out Vector256<int> c10,
-        out Vector256<int> c11, out Vector256<int> c20, out Vector256<int> c21, out Vector256<int> c30, out Vector256<int> c31)
+    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile(byte* w, int kp, byte* x, int* acc)
     {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = default;
+        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<int> a20 = default, a21 = default, a30 = default, a31 = default;
         byte* w0 = w, w1 = w + kp, w2 = w + 2 * kp, w3 = w + 3 * kp;
         for (int g = 0; g < kp; g += 4, x += 64)
         {
             var x0 = Vector256.Load(x);
             var x1 = Vector256.Load(x + 32);
             var b = Vector256.Create(*(int*)(w0 + g)).AsSByte();
-            c00 = AvxVnni.MultiplyWideningAndAdd(c00, x0, b);
-            c01 = AvxVnni.MultiplyWideningAndAdd(c01, x1, b);
+            a00 = AvxVnni.MultiplyWideningAndAdd(a00, x0, b);
+            a01 = AvxVnni.MultiplyWideningAndAdd(a01, x1, b);
             b = Vector256.Create(*(int*)(w1 + g)).AsSByte();
-            c10 = AvxVnni.MultiplyWideningAndAdd(c10, x0, b);
-            c11 = AvxVnni.MultiplyWideningAndAdd(c11, x1, b);
+            a10 = AvxVnni.MultiplyWideningAndAdd(a10, x0, b);
+            a11 = AvxVnni.MultiplyWideningAndAdd(a11, x1, b);
             b = Vector256.Create(*(int*)(w2 + g)).AsSByte();
-            c20 = AvxVnni.MultiplyWideningAndAdd(c20, x0, b);
-            c21 = AvxVnni.MultiplyWideningAndAdd(c21, x1, b);
+            a20 = AvxVnni.MultiplyWideningAndAdd(a20, x0, b);
+            a21 = AvxVnni.MultiplyWideningAndAdd(a21, x1, b);
             b = Vector256.Create(*(int*)(w3 + g)).AsSByte();
-            c30 = AvxVnni.MultiplyWideningAndAdd(c30, x0, b);
-            c31 = AvxVnni.MultiplyWideningAndAdd(c31, x1, b);
+            a30 = AvxVnni.MultiplyWideningAndAdd(a30, x0, b);
+            a31 = AvxVnni.MultiplyWideningAndAdd(a31, x1, b);
         }
+        a00.Store(acc); a01.Store(acc + 8); a10.Store(acc + 16); a11.Store(acc + 24);
+        a20.Store(acc + 32); a21.Store(acc + 40); a30.Store(acc + 48); a31.Store(acc + 56);
+    }
+
+    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 6 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6(byte* w, int kp, byte* x, int* acc)
+    {
+        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector256<int> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        for (int g = 0; g < kp; g += 4, x += 64)
+        {
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 32);
+            var b = Vector256.Create(*(int*)(w + g)).AsSByte();
+            a00 = AvxVnni.MultiplyWideningAndAdd(a00, x0, b);
+            a01 = AvxVnni.MultiplyWideningAndAdd(a01, x1, b);
+            b = Vector256.Create(*(int*)(w + kp + g)).AsSByte();
+            a10 = AvxVnni.MultiplyWideningAndAdd(a10, x0, b);
+            a11 = AvxVnni.MultiplyWideningAndAdd(a11, x1, b);
+            b = Vector256.Create(*(int*)(w + 2 * kp + g)).AsSByte();
+            a20 = AvxVnni.MultiplyWideningAndAdd(a20, x0, b);
+            a21 = AvxVnni.MultiplyWideningAndAdd(a21, x1, b);
+            b = Vector256.Create(*(int*)(w + 3 * kp + g)).AsSByte();
+            a30 = AvxVnni.MultiplyWideningAndAdd(a30, x0, b);
+            a31 = AvxVnni.MultiplyWideningAndAdd(a31, x1, b);
+            b = Vector256.Create(*(int*)(w + 4 * kp + g)).AsSByte();
+            a40 = AvxVnni.MultiplyWideningAndAdd(a40, x0, b);
+            a41 = AvxVnni.MultiplyWideningAndAdd(a41, x1, b);
+            b = Vector256.Create(*(int*)(w + 5 * kp + g)).AsSByte();
+            a50 = AvxVnni.MultiplyWideningAndAdd(a50, x0, b);
+            a51 = AvxVnni.MultiplyWideningAndAdd(a51, x1, b);
+        }
+        a00.Store(acc); a01.Store(acc + 8); a10.Store(acc + 16); a11.Store(acc + 24);
+        a20.Store(acc + 32); a21.Store(acc + 40); a30.Store(acc + 48); a31.Store(acc + 56);
+        a40.Store(acc + 64); a41.Store(acc + 72); a50.Store(acc + 80); a51.Store(acc + 88);
     }
 }

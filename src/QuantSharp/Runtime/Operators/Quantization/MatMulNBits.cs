@@ -1,6 +1,7 @@
 using System.Numerics;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
+using QuantSharp.Runtime.Kernels.Simd;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Runtime.Operators.Quantization;
@@ -111,24 +112,63 @@ public sealed class MatMulNBitsKernel : OpKernel
         int[] outShape = [.. a.Shape[..^1], _n];
         var yf = a.DataType == DataType.Float ? ctx.Output<float>(0, outShape).Data : new float[rows * _n];
         int n = _n, kk = _k;
-        // Each weight row is dequantized once into a K-float scratch row and multiplied with every row of A,
-        // so memory stays at the packed size and the dequantization cost is amortised over the rows of A.
-        ctx.ParallelFor(n, Math.Max(1, 16384 / Math.Max(1, kk * Math.Max(1, rows))), (j0, j1) =>
+        if (UsesInt4Kernel(w))
         {
-            var row = new float[kk];
-            for (int j = j0; j < j1; j++)
+            ComputeInt4(ctx, w, af, rows, bias, yf);
+        }
+        else
+        {
+            // Each weight row is dequantized once into a K-float scratch row and multiplied with every row of A,
+            // so memory stays at the packed size and the dequantization cost is amortised over the rows of A.
+            ctx.ParallelFor(n, Math.Max(1, 16384 / Math.Max(1, kk * Math.Max(1, rows))), (j0, j1) =>
             {
-                w.DequantizeRow(j, row);
-                float b = bias is null ? 0f : bias[j];
-                for (int m = 0; m < rows; m++)
-                    yf[m * n + j] = Dot(af.AsSpan(m * kk, kk), row) + b;
-            }
-        });
+                var row = new float[kk];
+                for (int j = j0; j < j1; j++)
+                {
+                    w.DequantizeRow(j, row);
+                    float b = bias is null ? 0f : bias[j];
+                    for (int m = 0; m < rows; m++)
+                        yf[m * n + j] = Dot(af.AsSpan(m * kk, kk), row) + b;
+                }
+            });
+        }
         if (a.DataType == DataType.Float16)
         {
             var yh = ctx.Output<Half>(0, outShape).Data;
             for (int i = 0; i < yf.Length; i++) yh[i] = (Half)yf[i];
         }
+    }
+
+    /// <summary>
+    /// 4-bit weights in k order (no act-order g_idx) with a block size that is a multiple of 16 run through
+    /// <see cref="Int4Gemv"/>, which unpacks the nibbles in registers; other cases dequantize a scratch row.
+    /// </summary>
+    private bool UsesInt4Kernel(NBitsWeights w)
+        => _bits == 4 && w.BlockOf is null && Int4Gemv.SupportsBlockSize(_blockSize) && Int4Gemv.Best != Int4GemvIsa.Scalar;
+
+    /// <summary>
+    /// Y = A · dequant(B)ᵀ + bias with <see cref="Int4Gemv"/>: A is copied into rows of k_blocks · block_size floats,
+    /// zero beyond K, so the padded last block needs no tail code; weight rows are split across threads.
+    /// </summary>
+    private void ComputeInt4(KernelContext ctx, NBitsWeights w, float[] af, int rows, float[]? bias, float[] yf)
+    {
+        int n = _n, kk = _k, kp = _kBlocks * _blockSize, kBlocks = _kBlocks, blockSize = _blockSize;
+        float[] ap;
+        if (kp == kk) ap = af;
+        else
+        {
+            ap = new float[(long)rows * kp];
+            for (int m = 0; m < rows; m++) Array.Copy(af, (long)m * kk, ap, (long)m * kp, kk);
+        }
+        var isa = Int4Gemv.Best;
+        // About 64K multiply-adds per task so small matrices stay on one thread.
+        ctx.ParallelFor(n, Math.Max(1, 65536 / Math.Max(1, kp * rows)), (j0, j1) =>
+        {
+            Int4Gemv.Multiply(ap, kp, rows, w.Codes, w.Scales, w.ZeroPoints, kBlocks, blockSize, j0, j1, yf, n, isa);
+            if (bias is not null)
+                for (int m = 0; m < rows; m++)
+                    for (int j = j0; j < j1; j++) yf[m * n + j] += bias[j];
+        });
     }
 
     /// <summary>Σ x·y in float32, Vector&lt;float&gt; lanes summed at the end (deterministic on a given machine).</summary>
