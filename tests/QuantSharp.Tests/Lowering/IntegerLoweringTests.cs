@@ -332,6 +332,35 @@ public class IntegerLoweringTests
         AssertWithinOneStep(m, b.Feeds, step: 2f / 255);
     }
 
+    [Theory]
+    [InlineData(false, 17)]
+    [InlineData(true, 17)]
+    [InlineData(false, 1)]
+    [InlineData(false, 300)]
+    public void SoftmaxOverTheLastAxisRunsOnCodesWithAnExponentTable(bool signedInput, int cols)
+    {
+        // Attention-like logits in [−8, 8] (u8 or s8 codes), probabilities at scale 1/256 as the quantizer writes them.
+        var b = new QdqGraphBuilder(cols + (signedInput ? 1 : 0));
+        var x = b.Qdq(b.Input("x", -8f, 8f, 3, 5, cols), 16f / 255, signedInput ? 0 : 128, signed: signedInput);
+        var m = b.Finish(b.Qdq(b.Node("Softmax", [x], NodeAttribute.Of("axis", -1L)), 1f / 256, 0));
+        AssertWithinOneStep(m, b.Feeds, step: 1f / 256);
+        var copy = m.Clone();
+        IntegerLowering.Apply(copy);
+        Assert.Contains(copy.Graph.Nodes, n => n.Domain == IntegerLowering.Domain && n.OpType == "Softmax");
+    }
+
+    [Fact]
+    public void SoftmaxWithoutAnExplicitLastAxisStaysFloat()
+    {
+        // No axis attribute: opset < 13 means axis 1 with 2-D coercion, so only an explicit −1 is lowered.
+        var b = new QdqGraphBuilder(31);
+        var x = b.Qdq(b.Input("x", -8f, 8f, 2, 3, 4), 16f / 255, 128);
+        var m = b.Finish(b.Qdq(b.Node("Softmax", [x]), 1f / 256, 0));
+        var copy = m.Clone();
+        IntegerLowering.Apply(copy);
+        Assert.Contains(copy.Graph.Nodes, n => n.Domain.Length == 0 && n.OpType == "Softmax");
+    }
+
     [Fact]
     public void ChainsStayInTheIntegerDomain()
     {

@@ -244,6 +244,65 @@ public sealed class IntLutKernel : OpKernel
 }
 
 /// <summary>
+/// Quantized Softmax over the last axis. Inputs: x, x_scale, x_zero_point, y_scale, y_zero_point. With m the
+/// largest code of a row, e[d] = exp(−d · s_x) for d = m − x_j ∈ [0, 255] comes from a 256-entry table built once
+/// (the softmax is invariant to the shift by m, and x's zero point cancels); S = Σ_j e[m − x_j] summed in index
+/// order in float; y_j = sat(round_half_even(e[m − x_j] / (S · s_y)) + z_y). Rows are independent, so the result
+/// does not depend on the thread count.
+/// </summary>
+[OnnxOperator("Softmax", 1, Domain = IntegerLowering.Domain)]
+public sealed class IntSoftmaxKernel : OpKernel
+{
+    private readonly float[] _exp = new float[256];
+    private DataType _inType, _outType;
+    private float _ys;
+    private int _yz;
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        float xs = IntOps.Scalar(ctx.Constant(1), "x_scale");
+        _ys = IntOps.Scalar(ctx.Constant(3), "y_scale");
+        var yzT = ctx.Constant(4);
+        _yz = IntOps.ZeroPoint(yzT, "y_zero_point");
+        _inType = IntOps.TypeOf(ctx.Constant(2));
+        _outType = IntOps.TypeOf(yzT);
+        for (int d = 0; d < 256; d++) _exp[d] = (float)Math.Exp(-(double)d * xs);
+    }
+
+    public override void Compute(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        var y = ctx.Output(0, _outType, x.Shape);
+        if (x.Length == 0) return;
+        int cols = x.Rank == 0 ? 1 : x.Shape[^1];
+        int rows = cols == 0 ? 0 : x.Length / cols;
+        // Bytes compared in the input's order: signed codes become unsigned by xor 0x80 (order kept, differences kept).
+        int flip = QuantMath.Range(_inType).Min < 0 ? 0x80 : 0;
+        var (lo, hi) = QuantMath.Range(_outType);
+        var exp = _exp;
+        float ys = _ys;
+        int yz = _yz;
+        ctx.ParallelFor(rows, Math.Max(1, 4096 / Math.Max(1, cols)), (r0, r1) =>
+        {
+            var xb = IntOps.Bytes(x);
+            var yb = IntOps.Bytes(y);
+            for (int r = r0; r < r1; r++)
+            {
+                var src = xb.Slice(r * cols, cols);
+                var dst = yb.Slice(r * cols, cols);
+                int m = 0;
+                for (int j = 0; j < cols; j++) m = Math.Max(m, src[j] ^ flip);
+                float sum = 0;
+                for (int j = 0; j < cols; j++) sum += exp[m - (src[j] ^ flip)];
+                float inv = 1f / (sum * ys);
+                for (int j = 0; j < cols; j++)
+                    dst[j] = (byte)QuantMath.Saturate(QuantMath.RoundHalfToEven((double)(exp[m - (src[j] ^ flip)] * inv)) + yz, lo, hi);
+            }
+        });
+    }
+}
+
+/// <summary>
 /// Quantized GlobalAveragePool: y[n, c] = sat(round(s_x / (s_y · S) · Σ_s (x[n, c, s] − z_x)) + z_y) over the S
 /// spatial elements. Inputs: x, x_scale, x_zero_point, y_scale, y_zero_point.
 /// </summary>

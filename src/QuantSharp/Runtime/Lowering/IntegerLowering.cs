@@ -48,6 +48,7 @@ public static class IntegerLowering
                 _ when DataMovementOps.Contains(n.OpType) => LowerDataMovement(rw, n),
                 _ when TableOps.Contains(n.OpType) => LowerTable(rw, n),
                 "Erf" => LowerErfGelu(rw, n),
+                "Softmax" => LowerSoftmax(rw, n),
                 _ => false,
             } || (n.Domain == "com.microsoft" && n.OpType == "Gelu" && LowerTable(rw, n));
             if (done) lowered++;
@@ -272,6 +273,14 @@ public static class IntegerLowering
         Replace(rw, n, opType, [x.X, x.Scale, x.ZeroPoint, q.Scale, q.ZeroPoint], attributes, q.Target);
         return true;
     }
+
+    /// <summary>
+    /// DQ → Softmax(axis = −1) → Q as the integer Softmax (exponent from a 256-entry table). Only an explicit
+    /// axis −1 is taken: it means the last axis under every opset's rules (before opset 13 the input is coerced to
+    /// 2-D at the axis, which for the last axis is the same computation).
+    /// </summary>
+    private static bool LowerSoftmax(GraphRewriter rw, Node n) =>
+        n.Attribute("axis") is not null && n.GetInt("axis", 1) == -1 && LowerUnary(rw, n, "Softmax", []);
 
     private static bool LowerTable(GraphRewriter rw, Node n)
     {
