@@ -295,8 +295,9 @@ public sealed class IntSoftmaxKernel : OpKernel
                 float sum = 0;
                 for (int j = 0; j < cols; j++) sum += exp[m - (src[j] ^ flip)];
                 float inv = 1f / (sum * ys);
+                // MathF.Round rounds half to even; the float product is the value the formula rounds.
                 for (int j = 0; j < cols; j++)
-                    dst[j] = (byte)QuantMath.Saturate(QuantMath.RoundHalfToEven((double)(exp[m - (src[j] ^ flip)] * inv)) + yz, lo, hi);
+                    dst[j] = (byte)Math.Clamp((int)MathF.Round(exp[m - (src[j] ^ flip)] * inv) + yz, lo, hi);
             }
         });
     }
