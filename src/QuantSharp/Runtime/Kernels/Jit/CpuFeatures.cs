@@ -35,8 +35,10 @@ public static unsafe class CpuFeatures
     public static bool IsDisabledValue(string? value) =>
         value is not null && value.Trim().ToLowerInvariant() is "0" or "false" or "off" or "no";
 
-    /// <summary>Whether QUANTSHARP_JIT currently turns generated code off.</summary>
-    public static bool DisabledByEnvironment => IsDisabledValue(Environment.GetEnvironmentVariable(EnvironmentVariable));
+    /// <summary>Whether QUANTSHARP_JIT turned generated code off when the process started.</summary>
+    // Read once per process: kernels chosen while packing weights and while multiplying must not differ because
+    // the variable changed in between.
+    public static bool DisabledByEnvironment { get; } = IsDisabledValue(Environment.GetEnvironmentVariable(EnvironmentVariable));
 
     /// <summary>AVX512F+BW+VNNI present and the OS saves ZMM/opmask state.</summary>
     public static bool HasAvx512Vnni => ExecutableMemory.IsSupported && Probe.Value.Vnni;
