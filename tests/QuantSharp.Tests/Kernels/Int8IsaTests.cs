@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using QuantSharp.Runtime.Kernels.Simd;
 using QuantSharp.Tests.Kernels;
 
@@ -12,27 +11,8 @@ namespace QuantSharp.Tests.Kernels
     /// </summary>
     public class Int8IsaTests
     {
-        private static (int Code, string Output) RunChild(Dictionary<string, string> env)
-        {
-            string dll = typeof(Int8IsaTests).Assembly.Location;
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            psi.ArgumentList.Add("exec");
-            psi.ArgumentList.Add(dll);
-            psi.Environment["DOTNET_STARTUP_HOOKS"] = dll;
-            psi.Environment[Int8SelfCheck.EnvironmentVariable] = "1";
-            psi.Environment.Remove(Int8Gemm.KernelEnvironmentVariable);
-            psi.Environment["DOTNET_TieredPGO"] = "0";
-            foreach (var (k, v) in env) psi.Environment[k] = v;
-            using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet");
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(120_000))
-            {
-                p.Kill(true);
-                throw new TimeoutException("int8 self-check child timed out");
-            }
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
+        private static (int Code, string Output) RunChild(Dictionary<string, string> env) =>
+            SelfCheckChild.Run(Int8SelfCheck.EnvironmentVariable, Int8Gemm.KernelEnvironmentVariable, env, "int8 self-check");
 
         [Fact]
         public void EachDisabledInstructionSetSelectsTheNextKernelAndStillMatches()

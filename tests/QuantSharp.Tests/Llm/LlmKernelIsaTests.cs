@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using QuantSharp.Llm.Kernels;
 
 namespace QuantSharp.Tests.Llm;
@@ -11,27 +10,8 @@ namespace QuantSharp.Tests.Llm;
 /// </summary>
 public class LlmKernelIsaTests
 {
-    private static (int Code, string Output) RunChild(Dictionary<string, string> env)
-    {
-        string dll = typeof(LlmKernelIsaTests).Assembly.Location;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(dll);
-        psi.Environment["DOTNET_STARTUP_HOOKS"] = dll;
-        psi.Environment[LlmKernelSelfCheck.EnvironmentVariable] = "1";
-        psi.Environment.Remove(QKernels.EnvironmentVariable);
-        psi.Environment["DOTNET_TieredPGO"] = "0";
-        foreach (var (k, v) in env) psi.Environment[k] = v;
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
-        {
-            p.Kill(true);
-            throw new TimeoutException("llm kernel self-check child timed out");
-        }
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Code, string Output) RunChild(Dictionary<string, string> env) =>
+        SelfCheckChild.Run(LlmKernelSelfCheck.EnvironmentVariable, QKernels.EnvironmentVariable, env, "llm kernel self-check");
 
     [Fact]
     public void EachDisabledInstructionSetSelectsTheNextPathAndStillMatches()
