@@ -67,10 +67,11 @@ public sealed class ConvKernel : OpKernel
         }
         var win = new Window3D(geo);
         int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup;
-        if (cg == 1 && mg == 1 && FloatDepthwise.Supports(win))
+        if (cg == 1 && FloatDepthwise.Supports(win) && (mg == 1 || win.KernelSize > 1))
         {
-            // Depthwise 2-D / 1-D: stride-phase planes, bias and activation in the epilogue; planes split over threads.
-            int planes = geo.Batch * geo.InputChannels;
+            // One input channel per group (depthwise, one-channel stems), 2-D / 1-D: stride-phase planes, bias and
+            // activation in the epilogue; output planes split over threads.
+            int planes = geo.Batch * geo.OutputChannels;
             var xd = x.Data; var wd = w.Data; var yd = y.Data; var bd = b?.Data;
             int scratchLen = FloatDepthwise.ScratchLength(win);
             long work = (long)win.OutputSize * win.KernelSize + win.InputSize;
@@ -79,7 +80,7 @@ public sealed class ConvKernel : OpKernel
             ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
             {
                 var scratch = ctx.RentScratch<float>(scratchLen);
-                try { FloatDepthwise.Run(win, geo.InputChannels, xd, wd, bd, clamp, lo, hi, yd, s, e, scratch); }
+                try { FloatDepthwise.Run(win, geo.OutputChannels, mg, xd, wd, bd, clamp, lo, hi, yd, s, e, scratch); }
                 finally { ctx.ReturnScratch(scratch); }
             });
             return;

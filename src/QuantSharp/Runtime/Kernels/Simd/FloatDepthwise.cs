@@ -24,93 +24,141 @@ public static unsafe class FloatDepthwise
     /// <summary>Whether the geometry is one this kernel handles (no depth axis).</summary>
     public static bool Supports(in Window3D w) => w.KD == 1 && w.ID == 1 && w.OD == 1;
 
-    /// <summary>Sizes of the per-thread scratch regions, in floats (all multiples of 16).</summary>
-    private readonly struct Layout
-    {
-        public readonly int HP, WP, HS, WS, Phases, PhaseStride, AccLen, AccCap, RowLen, N0;
-
-        public Layout(in Window3D w)
-        {
-            HP = (w.OH - 1) * w.SH + (w.KH - 1) * w.DH + 1;
-            WP = (w.OW - 1) * w.SW + (w.KW - 1) * w.DW + 1;
-            HS = (HP + w.SH - 1) / w.SH;
-            WS = (WP + w.SW - 1) / w.SW;
-            Phases = w.SH * w.SW;
-            AccLen = w.OH * WS;
-            AccCap = Round16(AccLen);
-            // A tap reads up to its start + AccCap; rows are written 16 floats at a time (up to 15 past the last row).
-            int maxStart = (w.KH - 1) * w.DH / w.SH * WS + (w.KW - 1) * w.DW / w.SW;
-            PhaseStride = Round16(Math.Max(HS * WS + 16, maxStart + AccCap));
-            // Input columns [0, N0) land at padded columns [PW, PW + N0) of the window.
-            N0 = Math.Clamp(WP - w.PW, 0, w.IW);
-            // The padded row is read SW·⌈WS/16⌉·16 floats wide (the stride-2 split reads 32 at a time).
-            RowLen = Round16(Math.Max(w.SW * Round16(WS), w.PW + N0)) + 16;
-        }
-
-        public int Total => Phases * PhaseStride + AccCap + 2 * RowLen;
-    }
-
-    private static int Round16(int n) => (n + 15) & ~15;
-
     /// <summary>Floats of scratch <see cref="Run"/> needs (per thread).</summary>
-    public static int ScratchLength(in Window3D w) => new Layout(w).Total;
+    public static int ScratchLength(in Window3D w) => new DepthwiseLayout(w).Total;
 
     /// <summary>
-    /// Planes [planeStart, planeEnd) of N·C: plane p uses channel p mod <paramref name="channels"/>'s filter and bias
-    /// (empty bias: 0). Outputs are clamped to [lo, hi] when <paramref name="clamp"/> is set.
-    /// <paramref name="scratch"/> holds at least <see cref="ScratchLength"/> floats; it is cleared here.
+    /// Output planes [planeStart, planeEnd) of N·M (M = <paramref name="channels"/> output channels): plane p uses
+    /// channel c = p mod M's filter and bias (empty bias: 0) and reads input plane (p / M)·(M / mult) + c / mult
+    /// (mult = <paramref name="multiplier"/> output channels per input channel: 1 for depthwise, M for a one-channel
+    /// stem). Outputs are clamped to [lo, hi] when <paramref name="clamp"/> is set. <paramref name="scratch"/> holds
+    /// at least <see cref="ScratchLength"/> floats.
     /// </summary>
-    public static void Run(in Window3D w, int channels, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, ReadOnlySpan<float> bias,
-        bool clamp, float lo, float hi, Span<float> y, int planeStart, int planeEnd, Span<float> scratch)
+    public static void Run(in Window3D w, int channels, int multiplier, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> bias, bool clamp, float lo, float hi, Span<float> y, int planeStart, int planeEnd, Span<float> scratch)
     {
         if (!Supports(w)) throw new ArgumentException("depthwise: 3-D geometry");
-        var l = new Layout(w);
-        int ks = w.KernelSize, inS = w.InputSize, outS = w.OutputSize;
+        if (multiplier < 1 || channels % multiplier != 0) throw new ArgumentException("depthwise: bad channel multiplier");
+        var l = new DepthwiseLayout(w);
+        int ks = w.KernelSize, inS = w.InputSize, outS = w.OutputSize, inC = channels / multiplier;
         if (scratch.Length < l.Total) throw new ArgumentException("depthwise: scratch too small");
-        if ((long)planeEnd * inS > x.Length || (long)planeEnd * outS > y.Length) throw new ArgumentException("depthwise: tensors too short");
-        if (weights.Length < channels * ks || (!bias.IsEmpty && bias.Length < channels)) throw new ArgumentException("depthwise: weights too short");
         if (planeEnd <= planeStart) return;
-        // Zero once: the window's padding positions are never written afterwards, so they stay 0 for every plane.
-        scratch[..l.Total].Clear();
+        long lastIn = ((long)(planeEnd - 1) / channels * inC + (planeEnd - 1) % channels / multiplier + 1) * inS;
+        if (lastIn > x.Length || (long)planeEnd * outS > y.Length) throw new ArgumentException("depthwise: tensors too short");
+        if (weights.Length < channels * ks || (!bias.IsEmpty && bias.Length < channels)) throw new ArgumentException("depthwise: weights too short");
         var starts = stackalloc int[ks];
+        TapStarts(w, l, new Span<int>(starts, ks));
+        var masks = stackalloc uint[l.MaskLength];
+        RowMasks(w, l, new Span<uint>(masks, l.MaskLength));
+        fixed (float* px = x) fixed (float* pw = weights) fixed (float* pb = bias) fixed (float* py = y) fixed (float* ps = scratch)
+        {
+            Prepare(l, ps);
+            long filled = -1;
+            for (int p = planeStart; p < planeEnd; p++)
+            {
+                int c = p % channels;
+                long src = ((long)p / channels * inC + c / multiplier) * inS;
+                if (src != filled)
+                {
+                    Copy(px + src, Stage(l, ps), inS);
+                    FillPhases(w, l, ps, masks);
+                    filled = src;
+                }
+                float* acc = Accumulate(l, ps, starts, ks, pw + (long)c * ks, pb is null ? 0f : pb[c]);
+                ClampCopy(Compact(w, l, acc, ps), py + (long)p * outS, outS, clamp, lo, hi);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Offset of tap t = kh·KW + kw in the phase planes: plane ((kh·DH) mod SH)·SW + (kw·DW) mod SW, row
+    /// (kh·DH) / SH, column (kw·DW) / SW; output i = oh·WS + ow reads scratch[starts[t] + i].
+    /// </summary>
+    public static void TapStarts(in Window3D w, in DepthwiseLayout l, Span<int> starts)
+    {
+        if (starts.Length < w.KH * w.KW) throw new ArgumentException("depthwise: starts too short");
         for (int kh = 0, t = 0; kh < w.KH; kh++)
             for (int kw = 0; kw < w.KW; kw++, t++)
             {
                 int r = kh * w.DH, q = kw * w.DW;
                 starts[t] = (r % w.SH * w.SW + q % w.SW) * l.PhaseStride + r / w.SH * l.WS + q / w.SW;
             }
-        fixed (float* px = x) fixed (float* pw = weights) fixed (float* pb = bias) fixed (float* py = y) fixed (float* ps = scratch)
-        {
-            float* ph = ps, acc = ps + l.Phases * l.PhaseStride, row = acc + l.AccCap, zeros = row + l.RowLen;
-            for (int p = planeStart; p < planeEnd; p++)
-            {
-                int c = p % channels;
-                FillPhases(w, l, px + (long)p * inS, row, zeros, ph);
-                Taps(ph, starts, ks, pw + (long)c * ks, pb is null ? 0f : pb[c], acc, l.AccCap);
-                StoreRows(acc, l.WS, py + (long)p * outS, w.OW, w.OH, clamp, lo, hi);
-            }
-        }
     }
 
-    /// <summary>Writes the padded window of one input plane into the phase planes, padded row by padded row.</summary>
-    private static void FillPhases(in Window3D w, in Layout l, float* plane, float* row, float* zeros, float* ph)
+    /// <summary>
+    /// masks[q] (q &lt; <see cref="DepthwiseLayout.MaskLength"/>) is all ones when padded column q of the window holds an
+    /// input column (PW ≤ q &lt; PW + N0), else 0: a padded row is (the staged input row shifted by PW) AND masks.
+    /// </summary>
+    public static void RowMasks(in Window3D w, in DepthwiseLayout l, Span<uint> masks)
     {
+        if (masks.Length < l.MaskLength) throw new ArgumentException("depthwise: masks too short");
+        for (int q = 0; q < l.MaskLength; q++) masks[q] = q >= w.PW && q < w.PW + l.N0 ? uint.MaxValue : 0u;
+    }
+
+    /// <summary>
+    /// Zeroes a scratch area of <see cref="DepthwiseLayout.Total"/> floats once before its first plane, so that the
+    /// phase planes' slack and the staging margins hold finite values (they only reach discarded outputs).
+    /// </summary>
+    public static void Prepare(in DepthwiseLayout l, float* scratch) => new Span<float>(scratch, l.Total).Clear();
+
+    /// <summary>Where the current input plane (IH·IW floats, already x − z_x for integer inputs) is staged.</summary>
+    public static float* Stage(in DepthwiseLayout l, float* scratch) => scratch + l.StageOffset;
+
+    /// <summary>
+    /// Σ_t w[t] · phases[starts[t] + i] + bias for i in [0, AccCap), summed in tap order with fused multiply-adds,
+    /// into the scratch's accumulator rows (WS apart); returns them. With integer-valued inputs whose partial sums
+    /// stay below 2^24 in magnitude every step is exact, so the sums equal the integer sums.
+    /// </summary>
+    public static float* Accumulate(in DepthwiseLayout l, float* scratch, int* starts, int ks, float* wc, float bias)
+    {
+        float* acc = scratch + l.AccOffset;
+        Taps(scratch, starts, ks, wc, bias, acc, l.AccCap);
+        return acc;
+    }
+
+    /// <summary>
+    /// The OH·OW outputs contiguous: the accumulator rows themselves when WS = OW, else rows copied OW apart into the
+    /// scratch's compaction area (16 floats at a time; a row's overhang is rewritten by the next row or lands in
+    /// the area's slack).
+    /// </summary>
+    public static float* Compact(in Window3D w, in DepthwiseLayout l, float* acc, float* scratch)
+    {
+        if (l.WS == w.OW) return acc;
+        float* dst = scratch + l.TmpOffset;
+        for (int r = 0; r < w.OH; r++)
+        {
+            float* s = acc + r * l.WS, d = dst + r * w.OW;
+            if (Vector512.IsHardwareAccelerated)
+                for (int j = 0; j < w.OW; j += 16) Vector512.Load(s + j).Store(d + j);
+            else
+                for (int j = 0; j < w.OW; j++) d[j] = s[j];
+        }
+        return dst;
+    }
+
+    /// <summary>
+    /// Writes the padded window of the staged input plane into the phase planes, padded row by padded row: padded
+    /// row r (input row r − PH, zero outside) is read 16 columns at a time from the staging area shifted by PW and
+    /// masked by <see cref="RowMasks"/>, then split by column phase.
+    /// </summary>
+    public static void FillPhases(in Window3D w, in DepthwiseLayout l, float* scratch, uint* masks)
+    {
+        float* ph = scratch, stage = scratch + l.StageOffset;
         for (int r = 0; r < l.HP; r++)
         {
             int ih = r - w.PH;
-            float* src = zeros;
-            if ((uint)ih < (uint)w.IH && l.N0 > 0)
-            {
-                // row[PW, PW + N0) = X[ih, 0..N0); the rest of row is 0 and never written.
-                Copy(plane + (long)ih * w.IW, row + w.PW, l.N0);
-                src = row;
-            }
+            bool inside = (uint)ih < (uint)w.IH && l.N0 > 0;
+            float* src = stage + (long)(inside ? ih : 0) * w.IW - w.PW;
             float* dst = ph + (r % w.SH) * w.SW * l.PhaseStride + r / w.SH * l.WS;
             // Phase rows are written in increasing r, so the ≤ 15 floats a 16-wide store writes past a row's end
             // land in the next row of the same plane (rewritten later) or in the plane's slack.
             if (w.SW == 1 && Vector512.IsHardwareAccelerated)
             {
-                for (int j = 0; j < l.WS; j += 16) Vector512.Load(src + j).Store(dst + j);
+                for (int j = 0; j < l.WS; j += 16)
+                {
+                    var v = inside ? (Vector512.Load((uint*)src + j) & Vector512.Load(masks + j)).AsSingle() : Vector512<float>.Zero;
+                    v.Store(dst + j);
+                }
             }
             else if (w.SW == 2 && Avx512F.IsSupported)
             {
@@ -120,8 +168,14 @@ public static unsafe class FloatDepthwise
                 float* dst1 = dst + l.PhaseStride;
                 for (int j = 0; j < l.WS; j += 16)
                 {
-                    var a = Vector512.Load(src + 2 * j);
-                    var b = Vector512.Load(src + 2 * j + 16);
+                    if (!inside)
+                    {
+                        Vector512<float>.Zero.Store(dst + j);
+                        Vector512<float>.Zero.Store(dst1 + j);
+                        continue;
+                    }
+                    var a = (Vector512.Load((uint*)src + 2 * j) & Vector512.Load(masks + 2 * j)).AsSingle();
+                    var b = (Vector512.Load((uint*)src + 2 * j + 16) & Vector512.Load(masks + 2 * j + 16)).AsSingle();
                     Avx512F.PermuteVar16x32x2(a, even, b).Store(dst + j);
                     Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst1 + j);
                 }
@@ -131,7 +185,11 @@ public static unsafe class FloatDepthwise
                 for (int f = 0; f < w.SW; f++)
                 {
                     float* d = dst + f * l.PhaseStride;
-                    for (int j = 0; j < l.WS; j++) d[j] = src[j * w.SW + f];
+                    for (int j = 0; j < l.WS; j++)
+                    {
+                        int q = j * w.SW + f;
+                        d[j] = inside && masks[q] != 0 ? src[q] : 0f;
+                    }
                 }
             }
         }
@@ -192,13 +250,6 @@ public static unsafe class FloatDepthwise
         }
     }
 
-    /// <summary>Y[oh·OW + ow] = clamp(acc[oh·WS + ow]) for ow &lt; OW (rows WS apart in acc, OW apart in Y).</summary>
-    private static void StoreRows(float* acc, int ws, float* y, int ow, int oh, bool clamp, float lo, float hi)
-    {
-        if (ws == ow) ClampCopy(acc, y, ow * oh, clamp, lo, hi);
-        else for (int r = 0; r < oh; r++) ClampCopy(acc + r * ws, y + r * ow, ow, clamp, lo, hi);
-    }
-
     /// <summary>
     /// dst[i] = clamp(src[i]) for i &lt; n (min(max(v, lo), hi), as Clip). Runs of 16 (or 8), the last vector
     /// overlapping the previous one instead of a scalar tail (src and dst do not overlap, so rewriting is harmless).
@@ -237,4 +288,108 @@ public static unsafe class FloatDepthwise
 
     /// <summary>dst[0..n) = src[0..n) without reading or writing past either run.</summary>
     private static void Copy(float* src, float* dst, int n) => ClampCopy(src, dst, n, false, 0f, 0f);
+
+    /// <summary>
+    /// dst[i] = Int8ChannelGemmReference.Requantize((int)sums[i], multiplier, offset, zeroPoint, min, max) as a byte
+    /// (s8 codes as two's complement) for integer-valued sums below 2^24 (exact as floats): round half to even of
+    /// sum·multiplier + offset (multiply, then add: the reference's two roundings), clamped, plus the zero point.
+    /// 16 at a time, the last vector overlapping the previous one (rewriting the same bytes).
+    /// </summary>
+    public static void RequantizeToBytes(float* sums, int n, float multiplier, float offset, int zeroPoint, int min, int max, byte* dst)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported && n >= 16)
+        {
+            var mul = Vector512.Create(multiplier);
+            var off = Vector512.Create(offset);
+            // Rounded values beyond [min − zp, max − zp] clamp to min / max; bounding the float first keeps the
+            // conversion in range, the integer clamp then gives exactly the reference's choice.
+            var fLo = Vector512.Create((float)(min - zeroPoint) - 1f);
+            var fHi = Vector512.Create((float)(max - zeroPoint) + 1f);
+            var zp = Vector512.Create(zeroPoint);
+            var lo = Vector512.Create(min);
+            var hi = Vector512.Create(max);
+            for (; ; i += 16)
+            {
+                if (i > n - 16) i = n - 16;
+                var r = Vector512.Round(Vector512.Load(sums + i) * mul + off);
+                r = Vector512.Min(Vector512.Max(r, fLo), fHi);
+                var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(r) + zp, lo), hi);
+                Avx512F.ConvertToVector128Byte(q).Store(dst + i);
+                if (i == n - 16) return;
+            }
+        }
+        for (; i < n; i++)
+            dst[i] = (byte)Reference.Int8ChannelGemmReference.Requantize((int)sums[i], multiplier, offset, zeroPoint, min, max);
+    }
+
+    /// <summary>
+    /// dst[i] = (float)(x[i] − zero) for n 8-bit codes (u8, or s8 when <paramref name="signed"/>), exact. 16 at a time
+    /// (vpmovzxbd / vpmovsxbd, vcvtdq2ps), the last vector overlapping the previous one.
+    /// </summary>
+    public static void WidenToFloat(byte* x, int n, bool signed, int zero, float* dst)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported && n >= 16)
+        {
+            var z = Vector512.Create(zero);
+            for (; ; i += 16)
+            {
+                if (i > n - 16) i = n - 16;
+                var b = Vector128.Load(x + i);
+                var v = signed ? Avx512F.ConvertToVector512Int32(b.AsSByte()) : Avx512F.ConvertToVector512Int32(b);
+                Vector512.ConvertToSingle(v - z).Store(dst + i);
+                if (i == n - 16) return;
+            }
+        }
+        if (Avx2.IsSupported && n >= 8)
+        {
+            var z = Vector256.Create(zero);
+            for (; ; i += 8)
+            {
+                if (i > n - 8) i = n - 8;
+                var v = signed ? Avx2.ConvertToVector256Int32((sbyte*)x + i) : Avx2.ConvertToVector256Int32(x + i);
+                Vector256.ConvertToSingle(v - z).Store(dst + i);
+                if (i == n - 8) return;
+            }
+        }
+        for (; i < n; i++) dst[i] = (signed ? (sbyte)x[i] : x[i]) - zero;
+    }
+}
+
+/// <summary>
+/// Scratch layout of <see cref="FloatDepthwise"/> for one geometry (floats, every region a multiple of 16):
+/// SH·SW phase planes of <see cref="PhaseStride"/>, the accumulator rows, the compaction area and the staging area
+/// for the input plane (with margins for the shifted 16-wide row reads).
+/// </summary>
+public readonly struct DepthwiseLayout
+{
+    public readonly int HP, WP, HS, WS, Phases, PhaseStride, AccLen, AccCap, N0, MaskLength;
+    public readonly int AccOffset, TmpOffset, StageOffset, Total;
+
+    public DepthwiseLayout(in Window3D w)
+    {
+        HP = (w.OH - 1) * w.SH + (w.KH - 1) * w.DH + 1;
+        WP = (w.OW - 1) * w.SW + (w.KW - 1) * w.DW + 1;
+        HS = (HP + w.SH - 1) / w.SH;
+        WS = (WP + w.SW - 1) / w.SW;
+        Phases = w.SH * w.SW;
+        AccLen = w.OH * WS;
+        AccCap = Round16(AccLen);
+        // A tap reads up to its start + AccCap; rows are written 16 floats at a time (up to 15 past the last row).
+        int maxStart = (w.KH - 1) * w.DH / w.SH * WS + (w.KW - 1) * w.DW / w.SW;
+        PhaseStride = Round16(Math.Max(HS * WS + 16, maxStart + AccCap));
+        // Input columns [0, N0) land at padded columns [PW, PW + N0) of the window.
+        N0 = Math.Clamp(WP - w.PW, 0, w.IW);
+        // A padded row is read SW·⌈WS/16⌉·16 columns wide (the stride-2 split reads 32 at a time).
+        MaskLength = w.SW * Round16(WS);
+        AccOffset = Phases * PhaseStride;
+        TmpOffset = AccOffset + AccCap;
+        // Row reads start PW before an input row and run MaskLength columns: margins on both sides of the plane.
+        int lead = Round16(w.PW) + 16;
+        StageOffset = TmpOffset + Round16(w.OH * w.OW) + 16 + lead;
+        Total = StageOffset + Round16(w.IH * w.IW) + MaskLength + 16;
+    }
+
+    private static int Round16(int n) => (n + 15) & ~15;
 }
