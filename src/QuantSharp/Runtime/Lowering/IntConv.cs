@@ -256,16 +256,16 @@ public sealed class IntConvKernel : OpKernel
                         if (xBase != filled)
                         {
                             FloatDepthwise.WidenToFloat((byte*)px + xBase, inPlane, signed, xZero, FloatDepthwise.Stage(layout, ps));
-                            FloatDepthwise.FillPhases(win, layout, ps, pm);
+                            FloatDepthwise.FillPhases(win, layout, FloatDepthwise.Stage(layout, ps), ps, pm);
                             filled = xBase;
                         }
                         float* a = FloatDepthwise.Accumulate(layout, ps, pst, ks, pw + (long)ch * ks, 0f);
-                        float* sums = FloatDepthwise.Compact(win, layout, a, ps);
                         if (fused)
                         {
-                            FloatDepthwise.RequantizeToBytes(sums, p, rq!.Multipliers[ch], rq.Offsets[ch], rq.ZeroPoint, rq.Min, rq.Max, py0 + (long)op * p);
+                            FloatDepthwise.RequantizeRows(win, layout, a, ps, rq!.Multipliers[ch], rq.Offsets[ch], rq.ZeroPoint, rq.Min, rq.Max, py0 + (long)op * p);
                             continue;
                         }
+                        float* sums = FloatDepthwise.Compact(win, layout, a, ps);
                         for (int i = 0; i < p; i++) pa[i] = (int)sums[i];
                         _out.WriteChannel(yBuf, op * p, acc.AsSpan(0, p), ch);
                     }

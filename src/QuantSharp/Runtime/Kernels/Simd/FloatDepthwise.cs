@@ -60,12 +60,11 @@ public static unsafe class FloatDepthwise
                 long src = ((long)p / channels * inC + c / multiplier) * inS;
                 if (src != filled)
                 {
-                    Copy(px + src, Stage(l, ps), inS);
-                    FillPhases(w, l, ps, masks);
+                    FillPhases(w, l, px + src, ps, masks);
                     filled = src;
                 }
                 float* acc = Accumulate(l, ps, starts, ks, pw + (long)c * ks, pb is null ? 0f : pb[c]);
-                ClampCopy(Compact(w, l, acc, ps), py + (long)p * outS, outS, clamp, lo, hi);
+                StoreRows(w, l, acc, ps, py + (long)p * outS, clamp, lo, hi);
             }
         }
     }
@@ -137,36 +136,38 @@ public static unsafe class FloatDepthwise
     }
 
     /// <summary>
-    /// Writes the padded window of the staged input plane into the phase planes, padded row by padded row: padded
-    /// row r (input row r − PH, zero outside) is read 16 columns at a time from the staging area shifted by PW and
-    /// masked by <see cref="RowMasks"/>, then split by column phase.
+    /// Writes the padded window of an input plane (IH·IW floats; for integer inputs the staged x − z_x) into the phase
+    /// planes, padded row by padded row: padded row r (input row r − PH, zero outside) is read 16 columns at a time
+    /// shifted by PW, with the lanes outside the input row masked off by <see cref="RowMasks"/> (AVX-512 masked loads
+    /// do not touch masked-off memory, so rows at the ends of the tensor are read in place), then split by column phase.
     /// </summary>
-    public static void FillPhases(in Window3D w, in DepthwiseLayout l, float* scratch, uint* masks)
+    public static void FillPhases(in Window3D w, in DepthwiseLayout l, float* plane, float* scratch, uint* masks)
     {
-        float* ph = scratch, stage = scratch + l.StageOffset;
-        for (int r = 0; r < l.HP; r++)
+        int sh = w.SH, sw = w.SW, ws = l.WS, stride = l.PhaseStride;
+        for (int r = 0, rp = 0, rq = 0; r < l.HP; r++)
         {
             int ih = r - w.PH;
             bool inside = (uint)ih < (uint)w.IH && l.N0 > 0;
-            float* src = stage + (long)(inside ? ih : 0) * w.IW - w.PW;
-            float* dst = ph + (r % w.SH) * w.SW * l.PhaseStride + r / w.SH * l.WS;
+            float* src = plane + (long)ih * w.IW - w.PW;
+            float* dst = scratch + rp * sw * stride + rq * ws;
+            if (++rp == sh) { rp = 0; rq++; }
             // Phase rows are written in increasing r, so the ≤ 15 floats a 16-wide store writes past a row's end
             // land in the next row of the same plane (rewritten later) or in the plane's slack.
-            if (w.SW == 1 && Vector512.IsHardwareAccelerated)
+            if (sw == 1 && Avx512F.IsSupported)
             {
-                for (int j = 0; j < l.WS; j += 16)
+                for (int j = 0; j < ws; j += 16)
                 {
-                    var v = inside ? (Vector512.Load((uint*)src + j) & Vector512.Load(masks + j)).AsSingle() : Vector512<float>.Zero;
+                    var v = inside ? Avx512F.MaskLoad(src + j, Vector512.Load(masks + j).AsSingle(), Vector512<float>.Zero) : Vector512<float>.Zero;
                     v.Store(dst + j);
                 }
             }
-            else if (w.SW == 2 && Avx512F.IsSupported)
+            else if (sw == 2 && Avx512F.IsSupported)
             {
                 // 32 padded columns → 16 even (phase 0) and 16 odd (phase 1) by two vpermt2ps.
                 var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                 var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-                float* dst1 = dst + l.PhaseStride;
-                for (int j = 0; j < l.WS; j += 16)
+                float* dst1 = dst + stride;
+                for (int j = 0; j < ws; j += 16)
                 {
                     if (!inside)
                     {
@@ -174,24 +175,104 @@ public static unsafe class FloatDepthwise
                         Vector512<float>.Zero.Store(dst1 + j);
                         continue;
                     }
-                    var a = (Vector512.Load((uint*)src + 2 * j) & Vector512.Load(masks + 2 * j)).AsSingle();
-                    var b = (Vector512.Load((uint*)src + 2 * j + 16) & Vector512.Load(masks + 2 * j + 16)).AsSingle();
+                    var a = Avx512F.MaskLoad(src + 2 * j, Vector512.Load(masks + 2 * j).AsSingle(), Vector512<float>.Zero);
+                    var b = Avx512F.MaskLoad(src + 2 * j + 16, Vector512.Load(masks + 2 * j + 16).AsSingle(), Vector512<float>.Zero);
                     Avx512F.PermuteVar16x32x2(a, even, b).Store(dst + j);
                     Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst1 + j);
                 }
             }
             else
             {
-                for (int f = 0; f < w.SW; f++)
+                for (int f = 0; f < sw; f++)
                 {
-                    float* d = dst + f * l.PhaseStride;
-                    for (int j = 0; j < l.WS; j++)
+                    float* d = dst + f * stride;
+                    for (int j = 0; j < ws; j++)
                     {
-                        int q = j * w.SW + f;
+                        int q = j * sw + f;
                         d[j] = inside && masks[q] != 0 ? src[q] : 0f;
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Y[oh·OW + ow] = clamp(acc[oh·WS + ow]) for the OH·OW outputs: one run when WS = OW, else row by row (the last
+    /// partial vector of a row by a masked store with AVX-512, otherwise through the compaction area).
+    /// </summary>
+    public static void StoreRows(in Window3D w, in DepthwiseLayout l, float* acc, float* scratch, float* y, bool clamp, float lo, float hi)
+    {
+        int ow = w.OW;
+        if (l.WS == ow || !Avx512F.IsSupported)
+        {
+            ClampCopy(Compact(w, l, acc, scratch), y, ow * w.OH, clamp, lo, hi);
+            return;
+        }
+        var vl = Vector512.Create(lo);
+        var vh = Vector512.Create(hi);
+        int full = ow & ~15;
+        var tail = Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(ow - full)).AsSingle();
+        for (int r = 0; r < w.OH; r++)
+        {
+            float* s = acc + r * l.WS, d = y + r * ow;
+            int j = 0;
+            for (; j < full; j += 16)
+            {
+                var v = Vector512.Load(s + j);
+                if (clamp) v = Vector512.Min(Vector512.Max(v, vl), vh);
+                v.Store(d + j);
+            }
+            if (j < ow)
+            {
+                var v = Vector512.Load(s + j);
+                if (clamp) v = Vector512.Min(Vector512.Max(v, vl), vh);
+                Avx512F.MaskStore(d + j, tail, v);
+            }
+        }
+    }
+
+    /// <summary>
+    /// 8-bit outputs of the OH·OW integer-valued sums: <see cref="RequantizeToBytes"/> over one run when WS = OW,
+    /// else row by row with masked byte stores for a row's last partial vector (AVX-512 BW), otherwise through the
+    /// compaction area.
+    /// </summary>
+    public static void RequantizeRows(in Window3D w, in DepthwiseLayout l, float* acc, float* scratch, float multiplier, float offset,
+        int zeroPoint, int min, int max, byte* y)
+    {
+        int ow = w.OW;
+        if (l.WS == ow || !Avx512BW.VL.IsSupported)
+        {
+            RequantizeToBytes(Compact(w, l, acc, scratch), ow * w.OH, multiplier, offset, zeroPoint, min, max, y);
+            return;
+        }
+        var q = new Requant16(multiplier, offset, zeroPoint, min, max);
+        int full = ow & ~15;
+        var tail = Vector128.LessThan(Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector128.Create((byte)(ow - full)));
+        for (int r = 0; r < w.OH; r++)
+        {
+            float* s = acc + r * l.WS;
+            byte* d = y + r * ow;
+            int j = 0;
+            for (; j < full; j += 16) q.Apply(Vector512.Load(s + j)).Store(d + j);
+            if (j < ow) Avx512BW.VL.MaskStore(d + j, tail, q.Apply(Vector512.Load(s + j)));
+        }
+    }
+
+    /// <summary>The 16-lane float requantization of <see cref="RequantizeToBytes"/>.</summary>
+    private readonly struct Requant16(float multiplier, float offset, int zeroPoint, int min, int max)
+    {
+        private readonly Vector512<float> _mul = Vector512.Create(multiplier), _off = Vector512.Create(offset);
+        // Rounded values beyond [min − zp, max − zp] clamp to min / max; bounding the float first keeps the
+        // conversion in range, the integer clamp then gives exactly the reference's choice.
+        private readonly Vector512<float> _fLo = Vector512.Create((float)(min - zeroPoint) - 1f), _fHi = Vector512.Create((float)(max - zeroPoint) + 1f);
+        private readonly Vector512<int> _zp = Vector512.Create(zeroPoint), _lo = Vector512.Create(min), _hi = Vector512.Create(max);
+
+        public Vector128<byte> Apply(Vector512<float> sums)
+        {
+            var r = Vector512.Round(sums * _mul + _off);
+            r = Vector512.Min(Vector512.Max(r, _fLo), _fHi);
+            var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(r) + _zp, _lo), _hi);
+            return Avx512F.ConvertToVector128Byte(q);
         }
     }
 
@@ -286,8 +367,6 @@ public static unsafe class FloatDepthwise
         for (; i < n; i++) dst[i] = clamp ? Math.Min(Math.Max(src[i], lo), hi) : src[i];
     }
 
-    /// <summary>dst[0..n) = src[0..n) without reading or writing past either run.</summary>
-    private static void Copy(float* src, float* dst, int n) => ClampCopy(src, dst, n, false, 0f, 0f);
 
     /// <summary>
     /// dst[i] = Int8ChannelGemmReference.Requantize((int)sums[i], multiplier, offset, zeroPoint, min, max) as a byte
@@ -300,22 +379,11 @@ public static unsafe class FloatDepthwise
         int i = 0;
         if (Avx512F.IsSupported && n >= 16)
         {
-            var mul = Vector512.Create(multiplier);
-            var off = Vector512.Create(offset);
-            // Rounded values beyond [min − zp, max − zp] clamp to min / max; bounding the float first keeps the
-            // conversion in range, the integer clamp then gives exactly the reference's choice.
-            var fLo = Vector512.Create((float)(min - zeroPoint) - 1f);
-            var fHi = Vector512.Create((float)(max - zeroPoint) + 1f);
-            var zp = Vector512.Create(zeroPoint);
-            var lo = Vector512.Create(min);
-            var hi = Vector512.Create(max);
+            var q = new Requant16(multiplier, offset, zeroPoint, min, max);
             for (; ; i += 16)
             {
                 if (i > n - 16) i = n - 16;
-                var r = Vector512.Round(Vector512.Load(sums + i) * mul + off);
-                r = Vector512.Min(Vector512.Max(r, fLo), fHi);
-                var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(r) + zp, lo), hi);
-                Avx512F.ConvertToVector128Byte(q).Store(dst + i);
+                q.Apply(Vector512.Load(sums + i)).Store(dst + i);
                 if (i == n - 16) return;
             }
         }
