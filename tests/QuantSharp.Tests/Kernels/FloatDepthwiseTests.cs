@@ -117,4 +117,44 @@ public class FloatDepthwiseTests
             Assert.Equal(99f, dst[^1]);
         }
     }
+
+    /// <summary>
+    /// Requantization of integer-valued float sums to bytes equals <see cref="Int8ChannelGemmReference.Requantize"/>
+    /// bit for bit, for contiguous runs of every length and for rows WS apart with masked row tails.
+    /// </summary>
+    [Fact]
+    public unsafe void RequantizationMatchesScalarReference()
+    {
+        var rnd = new Random(8);
+        foreach (var (zp, min, max) in new[] { (3, 0, 255), (-7, -128, 127), (0, 0, 255) })
+            for (int n = 0; n <= 40; n++)
+            {
+                float mul = (float)(rnd.NextDouble() * 0.02), off = (float)(rnd.NextDouble() * 40 - 20);
+                var sums = Enumerable.Range(0, n).Select(_ => (float)rnd.Next(-70000, 70000)).ToArray();
+                if (n > 2) { sums[0] = 16777215f; sums[1] = -16777215f; }
+                var dst = new byte[n + 1];
+                dst[^1] = 77;
+                fixed (float* ps = sums) fixed (byte* pd = dst) FloatDepthwise.RequantizeToBytes(ps, n, mul, off, zp, min, max, pd);
+                for (int i = 0; i < n; i++) Assert.Equal((byte)Int8ChannelGemmReference.Requantize((int)sums[i], mul, off, zp, min, max), dst[i]);
+                Assert.Equal(77, dst[^1]);
+            }
+        // Rows: a 3×3 depthwise window over odd widths, outputs OW apart from sums WS apart.
+        foreach (int iw in new[] { 1, 5, 7, 14, 15, 16, 17, 33 })
+            foreach (int stride in new[] { 1, 2 })
+            {
+                var geo = Geometry(1, 1, 4, iw, 3, 3, stride, stride, 1, 1, [1, 1, 1, 1]);
+                var win = new Window3D(geo);
+                var l = new DepthwiseLayout(win);
+                var scratch = new float[l.Total];
+                var acc = Enumerable.Range(0, l.AccCap).Select(_ => (float)rnd.Next(-5000, 5000)).ToArray();
+                var dst = new byte[win.OutputSize + 1];
+                dst[^1] = 77;
+                fixed (float* pa = acc) fixed (float* ps = scratch) fixed (byte* pd = dst)
+                    FloatDepthwise.RequantizeRows(win, l, pa, ps, 0.01f, 3.5f, 5, 0, 255, pd);
+                for (int oh = 0; oh < win.OH; oh++)
+                    for (int ow = 0; ow < win.OW; ow++)
+                        Assert.Equal((byte)Int8ChannelGemmReference.Requantize((int)acc[oh * l.WS + ow], 0.01f, 3.5f, 5, 0, 255), dst[oh * win.OW + ow]);
+                Assert.Equal(77, dst[^1]);
+            }
+    }
 }
