@@ -144,53 +144,63 @@ public static unsafe class FloatDepthwise
     public static void FillPhases(in Window3D w, in DepthwiseLayout l, float* plane, float* scratch, uint* masks)
     {
         int sh = w.SH, sw = w.SW, ws = l.WS, stride = l.PhaseStride;
-        for (int r = 0, rp = 0, rq = 0; r < l.HP; r++)
+        // Only padded rows that hold an input row are written: the others (top and bottom padding) stay 0 from
+        // Prepare, and what a 16-wide store writes past a row's end is 0 too (those lanes are masked off: columns
+        // ≥ PW + N0), so they never change.
+        int rTop = Math.Clamp(w.PH, 0, l.HP), rEnd = l.N0 == 0 ? rTop : Math.Clamp(w.PH + w.IH, rTop, l.HP);
+        int rp = rTop % sh, rq = rTop / sh;
+        float* src = plane + (long)(rTop - w.PH) * w.IW - w.PW;
+        if (sw == 1 && Avx512F.IsSupported)
         {
-            int ih = r - w.PH;
-            bool inside = (uint)ih < (uint)w.IH && l.N0 > 0;
-            float* src = plane + (long)ih * w.IW - w.PW;
+            // Rows are written in increasing r, so what a store writes past a row's end lands in the next row of the
+            // same plane (rewritten later, or padding that must stay 0, which it writes) or in the plane's slack.
+            var m0 = Vector512.Load(masks).AsSingle();
+            for (int r = rTop; r < rEnd; r++, src += w.IW)
+            {
+                float* dst = scratch + rp * stride + rq * ws;
+                if (++rp == sh) { rp = 0; rq++; }
+                Avx512F.MaskLoad(src, m0, Vector512<float>.Zero).Store(dst);
+                for (int j = 16; j < ws; j += 16)
+                    Avx512F.MaskLoad(src + j, Vector512.Load(masks + j).AsSingle(), Vector512<float>.Zero).Store(dst + j);
+            }
+            return;
+        }
+        if (sw == 2 && Avx512F.IsSupported)
+        {
+            // 32 padded columns → 16 even (phase 0) and 16 odd (phase 1) by two vpermt2ps.
+            var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            var m0 = Vector512.Load(masks).AsSingle();
+            var m1 = Vector512.Load(masks + 16).AsSingle();
+            for (int r = rTop; r < rEnd; r++, src += w.IW)
+            {
+                float* dst = scratch + rp * 2 * stride + rq * ws;
+                if (++rp == sh) { rp = 0; rq++; }
+                var a = Avx512F.MaskLoad(src, m0, Vector512<float>.Zero);
+                var b = Avx512F.MaskLoad(src + 16, m1, Vector512<float>.Zero);
+                Avx512F.PermuteVar16x32x2(a, even, b).Store(dst);
+                Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst + stride);
+                for (int j = 16; j < ws; j += 16)
+                {
+                    a = Avx512F.MaskLoad(src + 2 * j, Vector512.Load(masks + 2 * j).AsSingle(), Vector512<float>.Zero);
+                    b = Avx512F.MaskLoad(src + 2 * j + 16, Vector512.Load(masks + 2 * j + 16).AsSingle(), Vector512<float>.Zero);
+                    Avx512F.PermuteVar16x32x2(a, even, b).Store(dst + j);
+                    Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst + stride + j);
+                }
+            }
+            return;
+        }
+        for (int r = rTop; r < rEnd; r++, src += w.IW)
+        {
             float* dst = scratch + rp * sw * stride + rq * ws;
             if (++rp == sh) { rp = 0; rq++; }
-            // Phase rows are written in increasing r, so the ≤ 15 floats a 16-wide store writes past a row's end
-            // land in the next row of the same plane (rewritten later) or in the plane's slack.
-            if (sw == 1 && Avx512F.IsSupported)
+            for (int f = 0; f < sw; f++)
             {
-                for (int j = 0; j < ws; j += 16)
+                float* d = dst + f * stride;
+                for (int j = 0; j < ws; j++)
                 {
-                    var v = inside ? Avx512F.MaskLoad(src + j, Vector512.Load(masks + j).AsSingle(), Vector512<float>.Zero) : Vector512<float>.Zero;
-                    v.Store(dst + j);
-                }
-            }
-            else if (sw == 2 && Avx512F.IsSupported)
-            {
-                // 32 padded columns → 16 even (phase 0) and 16 odd (phase 1) by two vpermt2ps.
-                var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-                float* dst1 = dst + stride;
-                for (int j = 0; j < ws; j += 16)
-                {
-                    if (!inside)
-                    {
-                        Vector512<float>.Zero.Store(dst + j);
-                        Vector512<float>.Zero.Store(dst1 + j);
-                        continue;
-                    }
-                    var a = Avx512F.MaskLoad(src + 2 * j, Vector512.Load(masks + 2 * j).AsSingle(), Vector512<float>.Zero);
-                    var b = Avx512F.MaskLoad(src + 2 * j + 16, Vector512.Load(masks + 2 * j + 16).AsSingle(), Vector512<float>.Zero);
-                    Avx512F.PermuteVar16x32x2(a, even, b).Store(dst + j);
-                    Avx512F.PermuteVar16x32x2(a, odd, b).Store(dst1 + j);
-                }
-            }
-            else
-            {
-                for (int f = 0; f < sw; f++)
-                {
-                    float* d = dst + f * stride;
-                    for (int j = 0; j < ws; j++)
-                    {
-                        int q = j * sw + f;
-                        d[j] = inside && masks[q] != 0 ? src[q] : 0f;
-                    }
+                    int q = j * sw + f;
+                    d[j] = masks[q] != 0 ? src[q] : 0f;
                 }
             }
         }
