@@ -66,3 +66,13 @@ public sealed class LlamaCppFactAttribute : FactAttribute
             Skip = $"node-llama-cpp (llama.cpp) is not installed: run {LlamaCpp.InstallCommand}, or set NODE_LLAMA_CPP_DIR to a node_modules folder holding it";
     }
 }
+
+/// <summary>A theory skipped (with the install command) when node-llama-cpp is absent, unless QUANTSHARP_REQUIRE_LLAMACPP=1.</summary>
+public sealed class LlamaCppTheoryAttribute : TheoryAttribute
+{
+    public LlamaCppTheoryAttribute()
+    {
+        if (!LlamaCpp.Installed && !LlamaCpp.Required)
+            Skip = $"node-llama-cpp (llama.cpp) is not installed: run {LlamaCpp.InstallCommand}, or set NODE_LLAMA_CPP_DIR to a node_modules folder holding it";
+    }
+}
