@@ -131,9 +131,11 @@ public class LlamaCppTests(ITestOutputHelper output)
 
     /// <summary>
     /// The random tiny fixtures: F32 logits within 5e-3 of the largest (llama.cpp's own F32 arithmetic: on llama-tiny
-    /// it is 2e-3 away from the float64 PyTorch reference, where QuantSharp is within 1e-4). Q8_0: the two engines
-    /// round activations to 8 bits slightly differently, so the logits must agree better than the quantization
-    /// effect itself (QuantSharp Q8_0 vs QuantSharp F32), which a mis-packed block would exceed by far.
+    /// it is 2e-3 away from the float64 PyTorch reference, where QuantSharp is within 1e-4). Q8_0: both engines also
+    /// round the activations to 8 bits per 32-block, each with its own rounding of the block scale, so their gap is of
+    /// the order of the quantization effect (QuantSharp Q8_0 vs QuantSharp F32; measured 0.44× on llama-tiny, 1.1× on
+    /// gpt2-tiny, whose random logits are all near ties); the bound is twice that effect. A mis-packed block (nibble or
+    /// code order, scale) or a wrong tensor layout moves the logits by O(1) of their range, far outside it.
     /// </summary>
     [LlamaCppTheory]
     [MemberData(nameof(Fixtures))]
@@ -154,7 +156,7 @@ public class LlamaCppTests(ITestOutputHelper output)
             int same = SamePrefix(greedy, cpp.Greedy);
             double effect = type == "f32" ? 0 : RelativeMaxDiff(logits, Ours(Fixture(dir, source, "f32"), prompt, 0).Logits);
             output.WriteLine($"{cpp.Release}: {fixture} {type}: greedy same prefix {same}/{steps}, logits max relative difference {rel:G3} (quantization effect {effect:G3})");
-            double tolerance = type == "f32" ? 5e-3 : effect;
+            double tolerance = type == "f32" ? 5e-3 : 2 * effect;
             Assert.True(rel < tolerance, $"logits differ by {rel} of the largest logit (allowed {tolerance})");
             if (type == "f32") Assert.Equal(greedy, cpp.Greedy);
             // llama.cpp's tokenizer, built from our tokenizer.ggml.* keys, against the Hugging Face tokenizer.json.
