@@ -109,6 +109,31 @@ public class LlamaCppTests(ITestOutputHelper output)
         }
     }
 
+    [LlamaCppTheory]
+    [InlineData("q4_0")]
+    [InlineData("q4_1")]
+    public void Stories260KFourBitRunsInLlamaCppLikeInQuantSharp(string type)
+    {
+        string dir = TestPaths.NewTempDir("qs-llamacpp");
+        try
+        {
+            var keep = KeepRule.Parse("blk.*.ffn_down=f32");
+            string gguf = Stories(dir, type, keep);
+            var prompt = LlmTestData.Tokenizer.Encode("Once upon a time", bos: true);
+            var cpp = LlamaCpp.Run(gguf, prompt, Steps);
+            var (logits, greedy) = Ours(gguf, prompt, Steps);
+            double rel = RelativeMaxDiff(logits, cpp.Logits);
+            double effect = RelativeMaxDiff(logits, Ours(Stories(dir, "f32"), prompt, 0).Logits);
+            output.WriteLine($"{cpp.Release}: stories260K {type}: greedy same prefix {SamePrefix(greedy, cpp.Greedy)}/{Steps}, logits max relative difference {rel:G3} (quantization effect {effect:G3})");
+            // Same reasoning as for the fixtures: 8-bit activations rounded differently in each engine.
+            Assert.True(rel < 2 * effect, $"logits differ by {rel} of the largest logit (quantization effect {effect})");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     /// <summary>A Hugging Face fixture quantized to <paramref name="type"/> and written to GGUF as `llm quantize` does.</summary>
     private static string Fixture(string dir, string source, string type, params KeepRule[] keep)
     {
