@@ -3,13 +3,13 @@ namespace QuantSharp.Llm.Quantization;
 /// <summary>AWQ settings.</summary>
 public sealed record AwqOptions
 {
-    /// <summary>α is searched on the grid 0, 1/Grid, …, 1.</summary>
+    /// <summary>α is searched on the grid 0, 1/Grid, …, (Grid − 1)/Grid, i.e. [0, 1) as in the paper's search.</summary>
     public int Grid { get; init; } = 20;
 
     /// <summary>
-    /// AWQ's weight clipping, done after the scale search as in the paper: in the final rounding each group's range is
-    /// searched to minimise Σ_c E[x_c²]·(w − q(w))² on the scaled inputs (importance Σx²/s²). The α search itself uses
-    /// plain min/max rounding. Off: plain rounding throughout.
+    /// AWQ's weight clipping, done after the scale search as in the paper: each group's range is chosen among shrunk
+    /// ranges (no clipping included) to minimise the matrix's output error on the calibration inputs
+    /// (<see cref="Awq.QuantizeClipped"/>). The α search itself uses plain min/max rounding. Off: plain rounding.
     /// </summary>
     public bool ClipSearch { get; init; } = true;
 }
@@ -151,12 +151,12 @@ public static class Awq
     {
         double best = double.PositiveInfinity, bestAlpha = 0, rtn = 0;
         float[] bestS = Scales(st, 0, tie);
-        for (int gi = 0; gi <= o.Grid; gi++)
+        for (int gi = 0; gi < Math.Max(1, o.Grid); gi++)
         {
-            double alpha = (double)gi / o.Grid;
+            double alpha = (double)gi / Math.Max(1, o.Grid);
             var s = Scales(st, alpha, tie);
             double err = 0;
-            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st, clipSearch: false);
+            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st);
             if (gi == 0) rtn = err;
             if (err < best)
             {
@@ -169,14 +169,14 @@ public static class Awq
         return bestS;
     }
 
-    /// <summary>Σ_rows Δ·XtX·Δᵀ for Δ = Q(W·diag(s))·diag(1/s) − W.</summary>
-    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st, bool clipSearch)
+    /// <summary>Σ_rows Δ·XtX·Δᵀ for Δ = Q(W·diag(s))·diag(1/s) − W, Q plain round to nearest (the α search's objective).</summary>
+    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st)
     {
         if (type == "f32") return 0;
         int rows = m.Rows, cols = m.Cols;
         var scaled = new float[values.Length];
         for (int i = 0; i < values.Length; i++) scaled[i] = values[i] * s[i % cols];
-        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type, clipSearch ? ScaledImportance(st, s) : default);
+        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type);
         var row = new float[cols];
         var delta = new double[cols];
         double e = 0;
@@ -205,12 +205,94 @@ public static class Awq
         return e;
     }
 
-    /// <summary>Σx²/s² per column: the importance of the scaled matrix's input x/s.</summary>
-    public static float[] ScaledImportance(InputStats st, float[] s)
+    /// <summary>
+    /// AWQ's clipping of one scaled matrix Ws = W·diag(s) (row-major <paramref name="scaledValues"/>) whose input is x/s:
+    /// each group's grid is chosen among the ranges [lo·min, hi·max] (lo, hi ∈ <see cref="MatrixQuantizer.ClipGrid"/>;
+    /// (1, 1) is no clipping) to minimise the matrix's output error on the calibration inputs,
+    /// E = Σ_rows δ·A·δᵀ with δ = Q(Ws) − Ws and A = diag(1/s)·(Σ x·xᵀ / N)·diag(1/s), the second moment of x/s —
+    /// the same quantity as the α search's objective, not a per-weight proxy. The groups of a row interact through the
+    /// off-diagonal blocks of A, so the search is exact coordinate descent: with the row's other groups held at their
+    /// current grids, a candidate changing group g's error by d = δ_g' − δ_g changes E by 2·dᵀ·(A·δ)_g + dᵀ·A_gg·d, and it
+    /// is taken only if that is negative. Starting from plain rounding (every group unclipped), E never increases, so the
+    /// result is never worse than no clipping on the calibration objective. <paramref name="sweeps"/> passes over the groups.
+    /// With s = null the matrix is unscaled (s = 1). Rows are independent and run in parallel.
+    /// </summary>
+    public static WeightMatrix QuantizeClipped(string name, int rows, int cols, float[] scaledValues, string type, float[]? s, InputStats st, int sweeps = 2, int threads = 0)
     {
-        var imp = st.Importance();
-        for (int c = 0; c < imp.Length; c++) imp[c] /= s[c] * s[c];
-        return imp;
+        if (type == "f32") return F32Matrix.FromArray(name, rows, cols, scaledValues);
+        if (st.Cols != cols) throw new ArgumentException($"{name}: statistics of {st.Cols} columns for a matrix of {cols}");
+        double invN = 1.0 / Math.Max(1, st.Count);
+        var a = new double[(long)cols * cols];
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++)
+                a[(long)i * cols + j] = st.XtX[(long)i * cols + j] * invN / ((s?[i] ?? 1f) * (double)(s?[j] ?? 1f));
+        var q = MatrixQuantizers.Create(type, name, rows, cols);
+        q.PrepareTensor(scaledValues);
+        int g = q.GroupSize, groups = (cols + g - 1) / g;
+        var grid = MatrixQuantizer.ClipGrid;
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, r =>
+        {
+            var w = scaledValues.AsSpan(r * cols, cols);
+            var delta = new double[cols];
+            var y = new double[cols]; // A·δ
+            var d = new double[g];
+            var cand = new double[g];
+            var cur = new (float Lo, float Hi)[groups];
+            for (int gi = 0; gi < groups; gi++)
+            {
+                int c0 = gi * g, n = Math.Min(g, cols - c0);
+                q.InitGroupClipped(r, gi, w.Slice(c0, n), 1f, 1f);
+                cur[gi] = (1f, 1f);
+                for (int c = c0; c < c0 + n; c++) delta[c] = q.Quantize(r, c, w[c]) - (double)w[c];
+            }
+            if (!q.HasGroupParameters) return;
+            for (int i = 0; i < cols; i++) y[i] = System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan(i * cols, cols), delta);
+            for (int sweep = 0; sweep < sweeps; sweep++)
+                for (int gi = 0; gi < groups; gi++)
+                {
+                    int c0 = gi * g, n = Math.Min(g, cols - c0);
+                    var vals = w.Slice(c0, n);
+                    double bestGain = 0;
+                    var best = cur[gi];
+                    foreach (float lo in grid)
+                        foreach (float hi in grid)
+                        {
+                            if ((lo, hi) == cur[gi]) continue;
+                            q.InitGroupClipped(r, gi, vals, lo, hi);
+                            for (int k = 0; k < n; k++) d[k] = q.Quantize(r, c0 + k, vals[k]) - (double)vals[k] - delta[c0 + k];
+                            double change = ChangeOfError(d.AsSpan(0, n), y.AsSpan(c0, n), a, cols, c0);
+                            if (change < bestGain)
+                            {
+                                bestGain = change;
+                                best = (lo, hi);
+                            }
+                        }
+                    // Leave the group on the chosen grid (the candidates overwrote it) and update δ and y = A·δ.
+                    q.InitGroupClipped(r, gi, vals, best.Lo, best.Hi);
+                    for (int k = 0; k < n; k++)
+                    {
+                        double nd = q.Quantize(r, c0 + k, vals[k]) - (double)vals[k];
+                        cand[k] = nd - delta[c0 + k];
+                        delta[c0 + k] = nd;
+                    }
+                    if (best == cur[gi]) continue;
+                    cur[gi] = best;
+                    for (int i = 0; i < cols; i++) y[i] += System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan(i * cols + c0, n), cand.AsSpan(0, n));
+                }
+        });
+        return q.Build();
+    }
+
+    /// <summary>2·dᵀ·y_g + dᵀ·A_gg·d: the change of δ·A·δᵀ when the group at columns c0.. changes its error by d (y = A·δ before).</summary>
+    private static double ChangeOfError(ReadOnlySpan<double> d, ReadOnlySpan<double> yg, double[] a, int cols, int c0)
+    {
+        double e = 2 * System.Numerics.Tensors.TensorPrimitives.Dot(d, yg);
+        for (int k = 0; k < d.Length; k++)
+        {
+            if (d[k] == 0) continue;
+            e += d[k] * System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan((c0 + k) * cols + c0, d.Length), d);
+        }
+        return e;
     }
 
     /// <summary>δᵀ·A·δ for a row-major n×n A.</summary>

@@ -92,20 +92,6 @@ public static class LlmQuantizer
     }
 
     /// <summary>
-    /// AWQ's final rounding of a scaled matrix: the importance-weighted range search (clipping) and plain rounding are
-    /// both tried, and the one with the smaller output error on the calibration inputs, Σ_rows Δ·XtX·Δᵀ with
-    /// Δ = Q(W·diag(s))·diag(1/s) − W, is kept (the diagonal importance ignores cross-channel correlations, so clipping
-    /// can lose on the full objective).
-    /// </summary>
-    private static WeightMatrix AwqClipped(WeightMatrix scaled, float[] values, string type, InputStats stats, float[]? s)
-    {
-        s ??= Enumerable.Repeat(1f, scaled.Cols).ToArray();
-        var clipped = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type, Awq.ScaledImportance(stats, s));
-        var plain = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type);
-        return Awq.UnscaledError(clipped, values, s, stats) <= Awq.UnscaledError(plain, values, s, stats) ? clipped : plain;
-    }
-
-    /// <summary>
     /// Quantizes <paramref name="fp32"/>. GPTQ, AWQ and imatrix need <paramref name="calib"/> (statistics of the FP32
     /// model, <see cref="Calibrator.Collect"/>); a matrix without statistics (the token embedding when the classifier
     /// is separate) falls back to round to nearest. RMSNorm vectors stay FP32 (AWQ rescales them).
@@ -138,28 +124,32 @@ public static class LlmQuantizer
                 (_, _) when type == "f32" => m,
                 (QuantMethod.Gptq, not null) => Gptq.Quantize(m.Name, m.Rows, m.Cols, values, type, stats.Hessian(), o.Gptq, o.Threads),
                 (QuantMethod.Imatrix, not null) => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type, stats.Importance()),
-                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => AwqClipped(m, values, type, stats, awqScales.TryGetValue(original, out var s) ? s : null),
+                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => Awq.QuantizeClipped(m.Name, m.Rows, m.Cols, values, type, awqScales.GetValueOrDefault(original), stats, threads: o.Threads),
                 _ => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type),
             };
             result[m] = q;
             double? rel = null;
             if (stats is not null)
             {
-                // Output error relative to the output energy, both on the calibration inputs; for AWQ the reference is
-                // the scaled FP32 matrix with its own (scaled) inputs, which is the same layer output.
-                var st = o.Method == QuantMethod.Awq ? null : stats;
-                if (st is not null)
+                // Output error relative to the output energy, both on the calibration inputs x. For AWQ the matrix is
+                // W·diag(s) and its input x/s, so both are measured on (Q − W·diag(s))·diag(1/s) and W: the same layer output.
+                var s = awqScales.GetValueOrDefault(original);
+                var qv = MatrixQuantizers.Values(q);
+                var d = new double[m.Cols];
+                var row = new double[m.Cols];
+                double e = 0, norm = 0;
+                for (int r = 0; r < m.Rows; r++)
                 {
-                    double e = Awq.OutputError(m, q, st);
-                    double norm = 0;
-                    var row = new double[m.Cols];
-                    for (int r = 0; r < m.Rows; r++)
+                    for (int c = 0; c < m.Cols; c++)
                     {
-                        for (int c = 0; c < m.Cols; c++) row[c] = values[r * m.Cols + c];
-                        norm += Awq.QuadraticForm(row, st.XtX, m.Cols);
+                        double sc = s?[c] ?? 1f;
+                        row[c] = values[r * m.Cols + c] / sc;
+                        d[c] = (qv[r * m.Cols + c] - values[r * m.Cols + c]) / sc;
                     }
-                    rel = norm > 0 ? e * st.Count / norm : 0;
+                    e += Awq.QuadraticForm(d, stats.XtX, m.Cols);
+                    norm += Awq.QuadraticForm(row, stats.XtX, m.Cols);
                 }
+                rel = norm > 0 ? e / norm : 0;
             }
             report.Add(new QuantizedTensor(name, m.Rows, m.Cols, q.TypeName, q.Bytes, rel));
         }
