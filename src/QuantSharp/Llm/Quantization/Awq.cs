@@ -1,3 +1,5 @@
+using QuantSharp.Llm.Gpt2;
+
 namespace QuantSharp.Llm.Quantization;
 
 /// <summary>AWQ settings.</summary>
@@ -20,10 +22,12 @@ public sealed record AwqSite(string Name, double Alpha, double Error, double Rtn
 /// <summary>
 /// AWQ (Lin et al., 2023): activation-aware per-input-channel scaling. For a matrix W whose input channel c has mean
 /// magnitude a_c = mean|x_c| on calibration tokens, W·x = (W·diag(s))·(x/s); quantizing W·diag(s) with s_c = a_c^α
-/// protects the weights of salient channels. α ∈ [0, 1] is chosen per input on a grid to minimise the output error on
-/// the calibration inputs, Σ_rows Δ·(Σ x·xᵀ)·Δᵀ with Δ = Q(W·diag(s))·diag(1/s) − W (α = 0 is plain round to nearest,
-/// so the chosen α never does worse on that objective). s is normalised by √(max·min). The 1/s is folded into the op
-/// that produces x, so the FP32 model is unchanged; which folds are exact:
+/// protects the weights of salient channels. α ∈ [0, 1) is chosen per input on a grid to minimise the output error of
+/// all matrices reading that input on the calibration inputs, Σ_matrices Σ_rows Δ·(Σ x·xᵀ)·Δᵀ with
+/// Δ = Q(W·diag(s))·diag(1/s) − W, Q plain round to nearest (α = 0 gives s = 1, plain round to nearest itself, so the
+/// chosen α never does worse on that objective). s is normalised by √(max·min). Then each matrix is rounded with AWQ's
+/// clipping (<see cref="QuantizeClipped"/>), which minimises the same output error and can only lower it. The 1/s is
+/// folded into the op that produces x, so the FP32 model is unchanged; which folds are exact:
 /// <list type="bullet">
 /// <item>Wq, Wk, Wv (input RMSNorm(x)): 1/s folds into the attention RMSNorm weight — exact (RMSNorm is g ⊙ x/rms(x)).</item>
 /// <item>W1, W3 (input RMSNorm(x)): 1/s folds into the FFN RMSNorm weight — exact.</item>
@@ -107,6 +111,67 @@ public static class Awq
             cls = F(cls, cv);
         }
         return (w with { Layers = layers, RmsFinal = rmsFinal, Classifier = cls }, sites, scales);
+    }
+
+    /// <summary>
+    /// AWQ for GPT-2, with the same search per scaled input. Folds (exact in FP32): c_attn (q, k, v in one matrix) → the
+    /// first LayerNorm's gain and bias (its output g⊙n + b divided by s is (g/s)⊙n + b/s); attn c_proj → the v rows of
+    /// c_attn and their biases (the attention output Σ_t a_t·v_t is linear in v); mlp c_fc → the second LayerNorm's gain
+    /// and bias; a separate head → the final LayerNorm's gain and bias (a head tied to wte is not scaled). mlp c_proj
+    /// reads GELU(c_fc·x + b), which no exact fold can divide by s (GELU is not linear), so it is not scaled; its clip
+    /// search still runs.
+    /// </summary>
+    public static (Gpt2Weights Weights, IReadOnlyList<AwqSite> Sites, IReadOnlyDictionary<WeightMatrix, float[]> Scales) ApplyWithScales(
+        Gpt2Weights w, CalibrationData calib, Func<WeightMatrix, string> typeOf, AwqOptions? options = null)
+    {
+        options ??= new AwqOptions();
+        int dim = w.Config.Dim;
+        var sites = new List<AwqSite>();
+        var scales = new Dictionary<WeightMatrix, float[]>();
+        var layers = new Gpt2Layer[w.Layers.Count];
+        static float[] Div(float[] v, float[] s) => v.Select((x, i) => x / s[i]).ToArray();
+        for (int li = 0; li < layers.Length; li++)
+        {
+            var l = w.Layers[li];
+            var qkv = MatrixQuantizers.Values(l.Wqkv);
+            var o = MatrixQuantizers.Values(l.Wo);
+            var fc = MatrixQuantizers.Values(l.Wfc);
+            var bqkv = (float[])l.Bqkv.Clone();
+
+            var sA = Search($"blk.{li}.attn_qkv", [(qkv, l.Wqkv)], Need(calib, l.Wqkv), typeOf, null, options, sites);
+            ScaleColumns(qkv, dim, sA);
+            scales[l.Wqkv] = sA;
+
+            // c_proj ← v rows (2·dim + c) of c_attn and their biases.
+            var sO = Search($"blk.{li}.attn_output", [(o, l.Wo)], Need(calib, l.Wo), typeOf, null, options, sites);
+            ScaleColumns(o, dim, sO);
+            scales[l.Wo] = sO;
+            for (int c = 0; c < dim; c++)
+            {
+                ScaleRow(qkv, dim, 2 * dim + c, 1f / sO[c]);
+                bqkv[2 * dim + c] /= sO[c];
+            }
+
+            var sF = Search($"blk.{li}.ffn_up", [(fc, l.Wfc)], Need(calib, l.Wfc), typeOf, null, options, sites);
+            ScaleColumns(fc, dim, sF);
+            scales[l.Wfc] = sF;
+
+            layers[li] = l with
+            {
+                Ln1Gain = Div(l.Ln1Gain, sA), Ln1Bias = Div(l.Ln1Bias, sA), Wqkv = F(l.Wqkv, qkv), Bqkv = bqkv, Wo = F(l.Wo, o),
+                Ln2Gain = Div(l.Ln2Gain, sF), Ln2Bias = Div(l.Ln2Bias, sF), Wfc = F(l.Wfc, fc),
+            };
+        }
+        var result = w with { Layers = layers };
+        if (!w.TiedHead)
+        {
+            var hv = MatrixQuantizers.Values(w.Head);
+            var sH = Search("output", [(hv, w.Head)], Need(calib, w.Head), typeOf, null, options, sites);
+            ScaleColumns(hv, dim, sH);
+            scales[w.Head] = sH;
+            result = result with { Head = F(w.Head, hv), LnFGain = Div(w.LnFGain, sH), LnFBias = Div(w.LnFBias, sH) };
+        }
+        return (result, sites, scales);
     }
 
     private static InputStats Need(CalibrationData calib, WeightMatrix m) => calib.For(m) ?? throw new QuantSharpException($"{m.Name}: no calibration statistics");
