@@ -100,6 +100,40 @@ public class FloatDepthwiseTests
         }
     }
 
+    /// <summary>
+    /// Several output channels per input channel (group = C, M = C·mult; mult = M with C = 1 is a one-channel stem):
+    /// output plane (n, m) reads input plane (n, m / mult), against the reference with the same tolerance.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4, 28, 28, 1)]
+    [InlineData(1, 16, 9, 13, 2)]
+    [InlineData(3, 6, 7, 5, 1)]
+    [InlineData(2, 8, 14, 15, 2)]
+    public void ChannelMultipliersMatchReference(int c, int m, int ih, int iw, int stride)
+    {
+        var rnd = new Random(c * 100 + m);
+        var attrs = new WindowAttributes { Group = c, Strides = [stride, stride], Pads = [1, 1, 1, 1] };
+        var geo = ConvGeometry.ForConv(attrs, [2, c, ih, iw], [m, 1, 3, 3]);
+        var win = new Window3D(geo);
+        int planes = 2 * m, outS = win.OutputSize;
+        var x = Values(rnd, 2 * c * win.InputSize);
+        var w = Values(rnd, m * 9);
+        var b = Values(rnd, m);
+        var expected = new float[planes * outS];
+        ConvReference.Conv(geo, x, w, b, expected);
+        var bound = new float[planes * outS];
+        ConvReference.Conv(geo, x.Select(Math.Abs).ToArray(), w.Select(Math.Abs).ToArray(), b.Select(Math.Abs).ToArray(), bound);
+        var actual = new float[planes * outS];
+        var scratch = new float[FloatDepthwise.ScratchLength(win)];
+        FloatDepthwise.Run(win, m, m / c, x, w, b, true, -1f, 1f, actual, 0, 3, scratch);
+        FloatDepthwise.Run(win, m, m / c, x, w, b, true, -1f, 1f, actual, 3, planes, scratch);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float e = Math.Min(Math.Max(expected[i], -1f), 1f);
+            Assert.True(Math.Abs(e - actual[i]) <= 1e-5f * (bound[i] + 1e-3f), $"element {i}: expected {e}, got {actual[i]}");
+        }
+    }
+
     [Fact]
     public void ClampCopyLimitsEveryLength()
     {
