@@ -40,6 +40,11 @@ public static class Program
             JitGemmQuick.Run();
             return;
         }
+        if (args.Length >= 1 && args[0] == "jit-shapes")
+        {
+            JitShapesQuick.Run(args[1..]);
+            return;
+        }
         if (args.Length >= 1 && args[0] == "gemm-json")
         {
             GemmJson.Run(args.Skip(1).ToArray());
