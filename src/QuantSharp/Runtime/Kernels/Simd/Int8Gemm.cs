@@ -222,15 +222,35 @@ public static unsafe class Int8Gemm
         fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, c, ldc, threads, kernel, tiling);
     }
 
+    /// <summary>
+    /// The u8 product handed tile by tile to <paramref name="sink"/> instead of being stored: each tile is computed
+    /// into a per-thread buffer (at most <see cref="Int8GemmTiling.TileRows"/> × 16·TileBlocks int32), corrected for the
+    /// zero points and passed on while it is still in cache, so no m×N int32 matrix is written and read again.
+    /// </summary>
+    internal static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        IInt8GemmTileSink sink, int threads, IInt8GemmKernel? kernel = null, Int8GemmTiling? tiling = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        fixed (byte* pa = a) Run(m, pa, a.Length, lda, aZeroPoint, false, b, default, 0, threads, kernel, tiling, sink);
+    }
+
+    /// <summary>The s8 product handed tile by tile to <paramref name="sink"/> (see the u8 overload).</summary>
+    internal static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        IInt8GemmTileSink sink, int threads, IInt8GemmKernel? kernel = null, Int8GemmTiling? tiling = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, default, 0, threads, kernel, tiling, sink);
+    }
+
     private static void Run(int m, byte* a, int aLength, int lda, int za, bool signedA, PackedInt8Weights b,
-        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel, Int8GemmTiling? tiling)
+        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel, Int8GemmTiling? tiling, IInt8GemmTileSink? sink = null)
     {
         int k = b.Depth, n = b.Columns;
         if (m < 0) throw new QuantSharpException($"int8 GEMM: negative row count {m}");
         if (m == 0 || n == 0) return;
         if (k > 0 && (lda < k || (long)(m - 1) * lda + k > aLength))
             throw new QuantSharpException($"int8 GEMM: A buffer of {aLength} elements too small for {m}x{k} with leading dimension {lda}");
-        if (ldc < n || (long)(m - 1) * ldc + n > c.Length)
+        if (sink is null && (ldc < n || (long)(m - 1) * ldc + n > c.Length))
             throw new QuantSharpException($"int8 GEMM: C buffer of {c.Length} elements too small for {m}x{n} with leading dimension {ldc}");
         kernel ??= Default;
 
@@ -287,15 +307,32 @@ public static unsafe class Int8Gemm
                 var kern = kernel;
                 Parallelism.For(threads, rowTiles * colTiles, 1, (start, end) =>
                 {
-                    for (int t = start; t < end; t++)
+                    // With a sink: one tile buffer per worker, ldt = the tile's width (columns j0.. at offset 0).
+                    int ldt = tileBlocks * PackedInt8Weights.BlockColumns;
+                    int[]? buffer = sink is null ? null : ArrayPool<int>.Shared.Rent(Math.Min(tileRows, m) * ldt);
+                    try
                     {
-                        int rt = columnsOuter ? t % rowTiles : t / colTiles, ct = columnsOuter ? t / rowTiles : t % colTiles;
-                        int r0 = rt * tileRows, r1 = Math.Min(m, r0 + tileRows);
-                        int b0 = ct * tileBlocks, b1 = Math.Min(blocks, b0 + tileBlocks);
-                        int* cTile = ppc + (long)r0 * ldc;
-                        kern.Multiply(ppp + (long)r0 * stride, stride, r1 - r0, b, b0, b1, cTile, ldc);
-                        Correct(cTile, ldc, r1 - r0, prs + r0, b, b0 * PackedInt8Weights.BlockColumns,
-                            Math.Min(n, b1 * PackedInt8Weights.BlockColumns), zaShifted, k);
+                        fixed (int* pBuffer = buffer)
+                        {
+                            for (int t = start; t < end; t++)
+                            {
+                                int rt = columnsOuter ? t % rowTiles : t / colTiles, ct = columnsOuter ? t / rowTiles : t % colTiles;
+                                int r0 = rt * tileRows, r1 = Math.Min(m, r0 + tileRows);
+                                int b0 = ct * tileBlocks, b1 = Math.Min(blocks, b0 + tileBlocks);
+                                int j0 = b0 * PackedInt8Weights.BlockColumns, j1 = Math.Min(n, b1 * PackedInt8Weights.BlockColumns);
+                                // The kernel and Correct address columns absolutely (c + j): shift the buffer's base back
+                                // by j0 so column j0 lands at its start.
+                                int* cTile = sink is null ? ppc + (long)r0 * ldc : pBuffer - j0;
+                                int ld = sink is null ? ldc : ldt;
+                                kern.Multiply(ppp + (long)r0 * stride, stride, r1 - r0, b, b0, b1, cTile, ld);
+                                Correct(cTile, ld, r1 - r0, prs + r0, b, j0, j1, zaShifted, k);
+                                sink?.Consume(pBuffer, ldt, r0, r1 - r0, j0, j1 - j0);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        if (buffer is not null) ArrayPool<int>.Shared.Return(buffer);
                     }
                 });
             }
@@ -338,6 +375,17 @@ public static unsafe class Int8Gemm
             }
         }
     }
+}
+
+/// <summary>
+/// Receives the finished tiles of an <see cref="Int8Gemm"/> product (zero-point corrected int32: element (row0 + i,
+/// col0 + j) at tile[i·ldt + j]) on the thread that computed them, while they are still in cache — e.g. to requantize
+/// them into an operator's output. The tiles of one product do not overlap and cover C exactly once; the buffer is
+/// reused for the next tile once Consume returns, and Consume may overwrite it (e.g. requantize in place).
+/// </summary>
+internal unsafe interface IInt8GemmTileSink
+{
+    void Consume(int* tile, int ldt, int row0, int rows, int col0, int cols);
 }
 
 /// <summary>
