@@ -45,6 +45,11 @@ public static class Program
             JitShapesQuick.Run(args[1..]);
             return;
         }
+        if (args.Length >= 1 && args[0] == "jit-epilogue")
+        {
+            JitEpilogueQuick.Run(args[1..]);
+            return;
+        }
         if (args.Length >= 1 && args[0] == "gemm-json")
         {
             GemmJson.Run(args.Skip(1).ToArray());
