@@ -11,7 +11,7 @@ namespace QuantSharp.Bench;
 /// lowered Gemm/MatMul runs it: "separate" = the product into an m×N int32 matrix, then a parallel requantization
 /// pass over its rows (the session-2 operator), vs "fused" = the driver hands each finished tile to the requantizer
 /// while it is in cache (<see cref="IInt8GemmTileSink"/>). Interleaved call by call; best / median of REPS in ms.
-/// `JITE_SHAPES="MxNxK;..."` replaces the shape list.
+/// `JITS_CLOCK=cpu` times one-thread calls by thread CPU time (see jit-shapes). `JITE_SHAPES="MxNxK;..."` replaces the shape list.
 /// </summary>
 public static unsafe class JitEpilogueQuick
 {
@@ -27,7 +27,8 @@ public static unsafe class JitEpilogueQuick
         var shapes = Environment.GetEnvironmentVariable("JITE_SHAPES") is { Length: > 0 } e
             ? e.Split(';').Select(x => x.Split('x').Select(int.Parse).ToArray()).Select(v => (v[0], v[1], v[2])).ToArray()
             : DefaultShapes;
-        Console.WriteLine($"int8 GEMM + requantization to u8, kernel {Int8Gemm.Default.Name}; best / median of {reps} (ms, wall); load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
+        bool cpuClock = Environment.GetEnvironmentVariable("JITS_CLOCK") == "cpu" && OperatingSystem.IsLinux();
+        Console.WriteLine($"int8 GEMM + requantization to u8, kernel {Int8Gemm.Default.Name}; best / median of {reps} (ms, {(cpuClock ? "thread CPU time for 1 thread, wall for more" : "wall")}); load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
         foreach (var (m, n, k) in shapes)
         {
             var rnd = new Random(3);
@@ -47,6 +48,8 @@ public static unsafe class JitEpilogueQuick
                 var times = new[] { new List<double>(), new List<double>() };
                 for (int rep = -1; rep < reps; rep++)
                 {
+                    bool cpu = threads == 1 && cpuClock;
+                    double t0 = cpu ? CpuClock.ThreadSeconds() : 0;
                     var sw = Stopwatch.StartNew();
                     Int8Gemm.Multiply(m, a, k, 3, packed, acc, n, threads);
                     Parallelism.For(threads, m, 16, (lo, hi) =>
@@ -58,10 +61,11 @@ public static unsafe class JitEpilogueQuick
                             Narrow(row, y1.AsSpan(r * n, n));
                         }
                     });
-                    if (rep >= 0) times[0].Add(sw.Elapsed.TotalMilliseconds);
+                    if (rep >= 0) times[0].Add(cpu ? (CpuClock.ThreadSeconds() - t0) * 1e3 : sw.Elapsed.TotalMilliseconds);
+                    t0 = cpu ? CpuClock.ThreadSeconds() : 0;
                     sw.Restart();
                     Int8Gemm.Multiply(m, a, k, 3, packed, new Sink(rq, y2, n), threads);
-                    if (rep >= 0) times[1].Add(sw.Elapsed.TotalMilliseconds);
+                    if (rep >= 0) times[1].Add(cpu ? (CpuClock.ThreadSeconds() - t0) * 1e3 : sw.Elapsed.TotalMilliseconds);
                 }
                 if (!y1.AsSpan().SequenceEqual(y2)) throw new InvalidOperationException($"fused output differs at {m}x{n}x{k}");
                 var s0 = times[0].Order().ToArray();

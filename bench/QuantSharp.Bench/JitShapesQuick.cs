@@ -58,10 +58,10 @@ public static class JitShapesQuick
                     {
                         var packed = packs[call++ % copies];
                         bool cpu = threads == 1 && cpuClock;
-                        double t0 = cpu ? ThreadCpuSeconds() : 0;
+                        double t0 = cpu ? CpuClock.ThreadSeconds() : 0;
                         var sw = Stopwatch.StartNew();
                         Int8Gemm.Multiply(m, a, k, 3, packed, c, n, threads, variants[v].Kernel, variants[v].Tiling);
-                        double s = cpu ? ThreadCpuSeconds() - t0 : sw.Elapsed.TotalSeconds;
+                        double s = cpu ? CpuClock.ThreadSeconds() - t0 : sw.Elapsed.TotalSeconds;
                         if (rep >= 0) times[v].Add(s);
                         if (v == 0) Array.Copy(c, check, c.Length);
                         else if (!c.AsSpan().SequenceEqual(check)) throw new InvalidOperationException($"{variants[v].Name} differs from {variants[0].Name} at {m}x{n}x{k}");
@@ -77,21 +77,6 @@ public static class JitShapesQuick
             }
         }
         Console.WriteLine($"load average after: {File.ReadAllText("/proc/loadavg").Trim()}");
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec ts);
-
-    private struct TimeSpec
-    {
-        public long Seconds, Nanoseconds;
-    }
-
-    private static double ThreadCpuSeconds()
-    {
-        const int ClockThreadCpuTimeId = 3;
-        ClockGetTime(ClockThreadCpuTimeId, out var ts);
-        return ts.Seconds + ts.Nanoseconds * 1e-9;
     }
 
     private sealed record Variant(string Name, IInt8GemmKernel Kernel, Int8GemmTiling? Tiling);
@@ -113,5 +98,24 @@ public static class JitShapesQuick
                     new Int8GemmTiling(v[0], v[1], v[2] != 0)));
             }
         return [.. list];
+    }
+}
+
+/// <summary>The calling thread's CPU time (Linux CLOCK_THREAD_CPUTIME_ID), for timing one-thread calls on a busy machine.</summary>
+public static class CpuClock
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec ts);
+
+    private struct TimeSpec
+    {
+        public long Seconds, Nanoseconds;
+    }
+
+    public static double ThreadSeconds()
+    {
+        const int ClockThreadCpuTimeId = 3;
+        ClockGetTime(ClockThreadCpuTimeId, out var ts);
+        return ts.Seconds + ts.Nanoseconds * 1e-9;
     }
 }

@@ -6,7 +6,7 @@ public static class Program
 {
     /// <summary>Benchmark classes of the committed suite (bench/README.md).</summary>
     private static readonly Type[] Suite =
-        [typeof(Int8GemmBenchmarks), typeof(SgemmShapeBenchmarks), typeof(AmxGemmBenchmarks), typeof(ModelLatencyBenchmarks)];
+        [typeof(Int8GemmBenchmarks), typeof(SgemmShapeBenchmarks), typeof(AmxGemmBenchmarks), typeof(ModelLatencyBenchmarks), typeof(JitShapeBenchmarks)];
 
     public static void Main(string[] args)
     {
