@@ -441,17 +441,17 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
             args.Mask = (1 << lastColumns) - 1;
             args.B = (nint)(b.Pointer + (long)g * b.BlockStride);
             // Prefetch the next 4 blocks of the packed B (the next group here or the next tile's first group),
-            // spread over this group's row blocks: each row block prefetches KGroups lines from Prefetch, which then
-            // advances by min(KGroups·64, ⌈bytes / row blocks⌉ rounded up to a line), so the whole next group is
-            // covered when there are at least 4 row blocks (fewer cover part of it; the hardware prefetcher does the
-            // rest). Past the end of B it re-prefetches this group's first block (already cached), never other memory.
+            // spread over this group's row blocks: each row block prefetches `span` bytes from Prefetch, which then
+            // advances by (bytes − span) / (row blocks − 1) rounded down to a line, so the row blocks cover the next
+            // group without gaps (step ≤ span as there are ≥ 4 row blocks) and end exactly at it. Past the end of B
+            // it re-prefetches this group's first block (already cached), never other memory.
             int next = g + blocks;
             long nextBytes = (long)Math.Min(EngineKernelEmitter.MaxBlocks, b.ColumnBlocks - next) * b.BlockStride;
-            if (nextBytes > 0)
+            long span = (long)b.KGroups * 64 * EngineKernelEmitter.PrefetchLines;
+            if (nextBytes > 0 && rowBlocks > 1)
             {
                 args.Prefetch = (nint)(b.Pointer + (long)next * b.BlockStride);
-                long perRowBlock = (nextBytes + rowBlocks - 1) / rowBlocks;
-                args.PrefetchStep = Math.Min((perRowBlock + 63) & ~63L, (long)b.KGroups * 64 * EngineKernelEmitter.PrefetchLines);
+                args.PrefetchStep = Math.Max(0, (nextBytes - span) / (rowBlocks - 1)) & ~63L;
             }
             else
             {
