@@ -139,6 +139,9 @@ public static unsafe class Int8Gemm
     /// <summary>Column blocks per parallel tile.</summary>
     public const int TileBlocks = 8;
 
+    /// <summary>Multiply-adds a thread must get before the work is split (about 2 µs of VNNI work, the order of a pool wake-up).</summary>
+    public const long MinMacsPerChunk = 1L << 19;
+
     /// <summary>Environment variable naming the kernel to use (e.g. "Vector128"), for tests and comparisons.</summary>
     public const string KernelEnvironmentVariable = "QUANTSHARP_INT8_KERNEL";
 
@@ -270,7 +273,12 @@ public static unsafe class Int8Gemm
                 int tileBlocks = rowTiles == 1 ? Math.Max(1, Math.Min(TileBlocks, (blocks + 7) / 8)) : TileBlocks;
                 colTiles = (blocks + tileBlocks - 1) / tileBlocks;
                 var kern = kernel;
-                Parallelism.For(threads, rowTiles * colTiles, 1, (start, end) =>
+                // Tiles per chunk so that a chunk has at least MinMacsPerChunk multiply-adds: waking a pool thread
+                // costs microseconds, more than a small GEMM (a 16×64×64 product takes about 1 µs on one core), so
+                // small products stay on the calling thread. Only the tile-to-thread assignment changes.
+                long macsPerTile = (long)Math.Min(TileRows, m) * tileBlocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4);
+                int minChunk = (int)Math.Min(int.MaxValue, Math.Max(1, MinMacsPerChunk / macsPerTile));
+                Parallelism.For(threads, rowTiles * colTiles, minChunk, (start, end) =>
                 {
                     for (int t = start; t < end; t++)
                     {
