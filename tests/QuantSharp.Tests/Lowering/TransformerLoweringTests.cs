@@ -148,4 +148,28 @@ public class TransformerLoweringTests
             Assert.Null(Int8GemmCheck.Compare(null, m, n, k, a, false, 77, w, false, zb, threads));
         Assert.True((long)m * n * k < 4 * Int8Gemm.MinMacsPerChunk, "shapes stay near the threshold");
     }
+
+    /// <summary>The vectorised second stage (MatMul → Q → DQ → Add(bias) → Q) equals its table for every code and odd channel counts.</summary>
+    [Theory]
+    [InlineData(DataType.UInt8, DataType.UInt8, 37)]
+    [InlineData(DataType.Int8, DataType.UInt8, 64)]
+    [InlineData(DataType.UInt8, DataType.Int8, 67)]
+    [InlineData(DataType.Int8, DataType.Int8, 15)]
+    public void SecondStageVectorEqualsItsTable(DataType first, DataType second, int n)
+    {
+        var rnd = new Random(n);
+        var bias = Enumerable.Range(0, n).Select(_ => (rnd.NextSingle() - 0.5f) * 3f).ToArray();
+        int z1 = first == DataType.Int8 ? -3 : 121, z2 = second == DataType.Int8 ? 5 : 130;
+        var map = new SecondStageMap(first, 0.031f, z1, bias, second, 0.017f, z2);
+        int min = first == DataType.Int8 ? -128 : 0;
+        var row = new int[n];
+        for (int shift = 0; shift < 256; shift++)
+        {
+            for (int j = 0; j < n; j++) row[j] = min + (shift + 37 * j) % 256;
+            var input = (int[])row.Clone();
+            map.ApplyRow(row);
+            for (int j = 0; j < n; j++)
+                Assert.True(row[j] == map.Apply(input[j], j), $"channel {j} code {input[j]}: vector {row[j]}, table {map.Apply(input[j], j)}");
+        }
+    }
 }
