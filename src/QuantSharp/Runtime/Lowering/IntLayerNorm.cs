@@ -9,7 +9,7 @@ namespace QuantSharp.Runtime.Lowering;
 /// DequantizeLinear → LayerNormalization → QuantizeLinear as one node on 8-bit codes. Inputs: x (u8/s8), x_scale,
 /// x_zero_point, scale (float constant with the normalised size's length), bias (float constant or absent),
 /// y_scale, y_zero_point; attributes axis and epsilon as in LayerNormalization. For each row over the axes
-/// [axis, rank): v = (x − z_x)·s_x in float (a 256-entry table of the DequantizeLinear kernel's own products),
+/// [axis, rank): v = (x − z_x)·s_x in float (the DequantizeLinear kernel's vector formula, <see cref="Kernels.Simd.Int8Dequantize"/>),
 /// then the float LayerNormalization kernel's row formula (<see cref="LayerNormalizationKernel.NormalizeRow"/>),
 /// then the QuantizeLinear kernel's per-tensor formula. The operations are the unlowered graph's own, so the codes
 /// equal it exactly; what disappears is two nodes and the two float tensors between them.
@@ -17,11 +17,10 @@ namespace QuantSharp.Runtime.Lowering;
 [OnnxOperator("LayerNormalization", 1, Domain = IntegerLowering.Domain)]
 public sealed class IntLayerNormKernel : OpKernel
 {
-    private readonly float[] _dequant = new float[256];
     private float[] _scaleConst = null!, _biasConst = [];
     private float[] _scale = [], _bias = [];
-    private float _eps, _yScale;
-    private int _yZero, _qmin, _qmax;
+    private float _eps, _yScale, _xScale;
+    private int _yZero, _qmin, _qmax, _xZero;
     private DataType _outType;
     private bool _signedIn;
 
@@ -31,9 +30,8 @@ public sealed class IntLayerNormKernel : OpKernel
         var xzT = ctx.Constant(2);
         int xz = IntOps.ZeroPoint(xzT, "x_zero_point");
         _signedIn = IntOps.TypeOf(xzT) == DataType.Int8;
-        // Index = code − type minimum (s8 codes index by their byte xor 0x80); value as DequantizeLinear computes it.
-        int inMin = QuantMath.Range(IntOps.TypeOf(xzT)).Min;
-        for (int i = 0; i < 256; i++) _dequant[i] = (float)(inMin + i - xz) * xs;
+        _xScale = xs;
+        _xZero = xz;
         _scaleConst = QuantTensorOps.ToFloats(ctx.Constant(3) ?? throw new QuantSharpException("scale must be a constant"), "scale");
         if (Node.Input(4) is not null)
             _biasConst = QuantTensorOps.ToFloats(ctx.Constant(4) ?? throw new QuantSharpException("bias must be a constant"), "bias");
@@ -71,11 +69,10 @@ public sealed class IntLayerNormKernel : OpKernel
         });
     }
 
-    /// <summary>One row: codes → floats (table) → LayerNormalization row formula → codes.</summary>
+    /// <summary>One row: codes → floats (DequantizeLinear) → LayerNormalization row formula → codes (QuantizeLinear).</summary>
     private void NormalizeCodes(ReadOnlySpan<byte> x, Span<byte> y, Span<float> v, Span<float> w)
     {
-        int flip = _signedIn ? 0x80 : 0;
-        for (int i = 0; i < x.Length; i++) v[i] = _dequant[x[i] ^ flip];
+        Kernels.Simd.Int8Dequantize.Dequantize(x, _signedIn, _xScale, _xZero, v);
         LayerNormalizationKernel.NormalizeRow(v, w, _eps, _scale, _bias, out _, out _);
         QuantizeLinearKernel.QuantizeToBytes(w, _yScale, _yZero, _qmin, _qmax, y);
     }
