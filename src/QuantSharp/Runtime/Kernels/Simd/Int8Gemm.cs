@@ -269,8 +269,10 @@ public static unsafe class Int8Gemm
                 int rowTiles = (m + TileRows - 1) / TileRows;
                 int blocks = b.ColumnBlocks;
                 int colTiles = (blocks + TileBlocks - 1) / TileBlocks;
-                // GEMV-like shapes: split columns finer so both cores get work.
-                int tileBlocks = rowTiles == 1 ? Math.Max(1, Math.Min(TileBlocks, (blocks + 7) / 8)) : TileBlocks;
+                // GEMV-like shapes: split columns finer so both cores get work, unless the product is too small to
+                // be split at all (then whole tiles mean fewer kernel calls; the tiling never changes the sums).
+                bool splits = threads > 1 && (long)m * blocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4) >= 2 * MinMacsPerChunk;
+                int tileBlocks = rowTiles == 1 && splits ? Math.Max(1, Math.Min(TileBlocks, (blocks + 7) / 8)) : TileBlocks;
                 colTiles = (blocks + tileBlocks - 1) / tileBlocks;
                 var kern = kernel;
                 // Tiles per chunk so that a chunk has at least MinMacsPerChunk multiply-adds: waking a pool thread
