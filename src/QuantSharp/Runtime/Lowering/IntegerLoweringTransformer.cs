@@ -95,6 +95,8 @@ public static partial class IntegerLowering
     {
         var g = rw.Graph;
         int folded = 0;
+        // Subgraphs may read outer values by name, which the rewriter does not see: leave such models alone.
+        if (g.Nodes.Any(n => n.Attributes.Values.Any(a => a.Kind is AttributeKind.Graph or AttributeKind.Graphs))) return 0;
         foreach (var n in g.Nodes.ToArray())
         {
             if (n.Owner is null || n.Domain.Length != 0 || n.OpType != "DequantizeLinear") continue;
