@@ -3,13 +3,14 @@ using System.Text;
 using System.Text.Json;
 using QuantSharp.Llm;
 using QuantSharp.Llm.Gguf;
+using QuantSharp.Llm.Gpt2;
 using QuantSharp.Llm.Quantization;
 
 namespace QuantSharp.Cli.Commands;
 
 /// <summary>
 /// `quantsharp llm quantize MODEL -o OUT.gguf --type T --method rtn|gptq|awq|imatrix [--calib FILE] [--keep PATTERN=TYPE …]`:
-/// quantizes a Llama model's matrices and writes GGUF (ggml type ids where llama.cpp has the type, QuantSharp's
+/// quantizes a Llama (llama2.c, GGUF, Hugging Face) or GPT-2 (Hugging Face, GGUF; round to nearest) model's matrices and writes GGUF (ggml type ids where llama.cpp has the type, QuantSharp's
 /// documented private ids otherwise; see QuantSharpTypes).
 /// </summary>
 internal static class LlmQuantizeCommand
@@ -27,6 +28,19 @@ internal static class LlmQuantizeCommand
         new("--no-default-keep", null, false, false, "quantize: also quantize token_embd/output to --type unless a --keep names them"),
     ];
 
+    private static string ReadCalibration(string calibPath)
+    {
+        if (!File.Exists(calibPath)) throw new QuantSharpException($"{calibPath}: calibration text not found");
+        try
+        {
+            return File.ReadAllText(calibPath, new UTF8Encoding(false, true));
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new QuantSharpException($"{calibPath}: calibration text is not valid UTF-8");
+        }
+    }
+
     public static int Run(string model, CliArguments args, CliContext ctx)
     {
         string output = args.Value("--output") ?? throw new UsageException("'llm quantize' needs -o OUT.gguf");
@@ -41,32 +55,37 @@ internal static class LlmQuantizeCommand
         int threads = args.Int("--threads", 0, 0, 1024);
 
         using var file = LlmCommand.Open(model, args, "f32");
-        if (file.Weights is not LlamaWeights w)
-            throw new QuantSharpException($"{model}: 'llm quantize' handles Llama-family models (llama2.c, GGUF, Hugging Face Llama), not {file.Weights.Architecture}");
-        if (LlmCommand.Tokenizer(model, file) is not Llama2cTokenizer tok)
-            throw new QuantSharpException($"{model}: writing GGUF needs a SentencePiece (llama2.c / GGUF) tokenizer");
+        var tok = LlmCommand.Tokenizer(model, file);
         var sw = Stopwatch.StartNew();
-        CalibrationData? calib = null;
-        if (calibPath is not null)
-        {
-            if (!File.Exists(calibPath)) throw new QuantSharpException($"{calibPath}: calibration text not found");
-            string text;
-            try
-            {
-                text = File.ReadAllText(calibPath, new UTF8Encoding(false, true));
-            }
-            catch (DecoderFallbackException)
-            {
-                throw new QuantSharpException($"{calibPath}: calibration text is not valid UTF-8");
-            }
-            int cctx = args.Int("--calib-ctx", Math.Min(w.Config.SeqLen, 512), 16, w.Config.SeqLen);
-            var windows = Calibrator.Windows(text, tok, cctx, args.Int("--calib-windows", 64, 1, int.MaxValue));
-            calib = Calibrator.Collect(w, windows, threads);
-            if (ctx.Verbose) ctx.Error.WriteLine($"quantsharp: calibration: {calib.Tokens:N0} tokens in {calib.Windows} windows, {sw.Elapsed.TotalSeconds:F1} s");
-        }
         var options = new LlmQuantizeOptions { Type = type, Method = method, Keep = keep, DefaultKeep = !args.Flag("--no-default-keep"), Threads = threads };
-        var result = LlmQuantizer.Quantize(w, options, calib);
-        var stored = QuantizedGguf.Write(result.Weights, tok, output, type, methodName);
+        CalibrationData? calib = null;
+        ICausalLmWeights quantized;
+        IReadOnlyList<QuantizedTensor> report;
+        IReadOnlyList<AwqSite> awqSites = [];
+        switch (file.Weights)
+        {
+            case LlamaWeights w:
+                if (calibPath is not null)
+                {
+                    string text = ReadCalibration(calibPath);
+                    int cctx = args.Int("--calib-ctx", Math.Min(w.Config.SeqLen, 512), 16, w.Config.SeqLen);
+                    var windows = Calibrator.Windows(text, tok, cctx, args.Int("--calib-windows", 64, 1, int.MaxValue));
+                    calib = Calibrator.Collect(w, windows, threads);
+                    if (ctx.Verbose) ctx.Error.WriteLine($"quantsharp: calibration: {calib.Tokens:N0} tokens in {calib.Windows} windows, {sw.Elapsed.TotalSeconds:F1} s");
+                }
+                var result = LlmQuantizer.Quantize(w, options, calib);
+                (quantized, report, awqSites) = (result.Weights, result.Tensors, result.AwqSites);
+                break;
+            case Gpt2Weights g:
+                if (method != QuantMethod.Rtn)
+                    throw new QuantSharpException($"{model}: GPT-2 models take --method rtn only (gptq, awq and imatrix calibrate through the Llama decoder)");
+                (var gq, report) = Gpt2Quantizer.Quantize(g, options);
+                quantized = gq;
+                break;
+            default:
+                throw new QuantSharpException($"{model}: 'llm quantize' handles Llama and GPT-2 models, not {file.Weights.Architecture}");
+        }
+        var stored = QuantizedGguf.Write(quantized, tok, output, type, methodName);
         double secs = sw.Elapsed.TotalSeconds;
         long tensorBytes = stored.Sum(s => s.Bytes), pars = stored.Sum(s => s.Elements);
         long fileBytes = new FileInfo(output).Length;
@@ -91,13 +110,13 @@ internal static class LlmQuantizeCommand
                     jw.WriteString("format", s.Format);
                     jw.WriteNumber("ggml_type", (uint)s.Type);
                     jw.WriteNumber("bytes", s.Bytes);
-                    var rep = result.Tensors.FirstOrDefault(t => t.Name + ".weight" == s.Name);
+                    var rep = report.FirstOrDefault(t => t.Name + ".weight" == s.Name);
                     if (rep?.RelativeOutputError is double e) jw.WriteNumber("relative_output_error", e);
                     jw.WriteEndObject();
                 }
                 jw.WriteEndArray();
                 jw.WriteStartArray("awq");
-                foreach (var a in result.AwqSites)
+                foreach (var a in awqSites)
                 {
                     jw.WriteStartObject();
                     jw.WriteString("input", a.Name);
@@ -121,11 +140,11 @@ internal static class LlmQuantizeCommand
         ctx.Out.WriteLine($"{"name".PadRight(nameW)}  {"format",-12} {"ggml",5} {"bytes",10} {"bits/w",7}  rel. output error");
         foreach (var s in stored)
         {
-            var rep = result.Tensors.FirstOrDefault(t => t.Name + ".weight" == s.Name);
+            var rep = report.FirstOrDefault(t => t.Name + ".weight" == s.Name);
             string err = rep?.RelativeOutputError is double e ? e.ToString("G3", System.Globalization.CultureInfo.InvariantCulture) : "";
             ctx.Out.WriteLine($"{s.Name.PadRight(nameW)}  {s.Format,-12} {(uint)s.Type,5} {s.Bytes,10:N0} {s.Bytes * 8.0 / s.Elements,7:F3}  {err}");
         }
-        foreach (var a in result.AwqSites)
+        foreach (var a in awqSites)
             ctx.Out.WriteLine($"awq {a.Name}: alpha {a.Alpha:F2}, calibration output error {a.Error:G4} (round to nearest: {a.RtnError:G4})");
         ctx.Out.WriteLine($"{output}: {type} by {methodName}, {pars:N0} parameters in {tensorBytes:N0} tensor bytes ({bpw:F3} bits per parameter, norms and partial blocks included), file {fileBytes:N0} bytes, {secs:F1} s");
         return Program.ExitOk;

@@ -40,6 +40,32 @@ public interface ICausalLmSession
 {
     /// <summary>Runs <paramref name="token"/> at <paramref name="pos"/>, caching its keys/values, and returns the next-token logits (a buffer reused by the next call).</summary>
     float[] Forward(int token, int pos);
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> at positions pos0, pos0+1, … and returns the logits after the last (the buffer
+    /// <see cref="Forward"/> reuses). Same values as calling <see cref="Forward"/> for each token; a decoder with a
+    /// batched prompt path (the Llama decoder) runs them as one batch.
+    /// </summary>
+    float[] Prefill(ReadOnlySpan<int> tokens, int pos0)
+    {
+        if (tokens.IsEmpty) throw new QuantSharpException("an empty token batch has no logits");
+        float[] logits = [];
+        for (int i = 0; i < tokens.Length; i++) logits = Forward(tokens[i], pos0 + i);
+        return logits;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> at positions pos0, pos0+1, … and writes the logits after each: row i of
+    /// <paramref name="logits"/> (vocabulary-size values) is what <see cref="Forward"/> returns for token i.
+    /// </summary>
+    void ForwardAll(ReadOnlySpan<int> tokens, int pos0, Span<float> logits)
+    {
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            var l = Forward(tokens[i], pos0 + i);
+            l.AsSpan().CopyTo(logits.Slice(i * l.Length, l.Length));
+        }
+    }
 }
 
 /// <summary>The weights of a decoder-only model in some storage format: inspectable, convertible, runnable.</summary>

@@ -24,7 +24,7 @@ public sealed class LoadedCausalLm(ICausalLmWeights weights, ITextTokenizer? tok
 
 /// <summary>
 /// The one place that decides how a model is opened: a directory with config.json → Hugging Face safetensors;
-/// a file starting with the GGUF magic → GGUF (llama); any other file → a llama2.c checkpoint; a synthetic name → random weights of that shape.
+/// a file starting with the GGUF magic → GGUF (llama or gpt2); any other file → a llama2.c checkpoint; a synthetic name → random weights of that shape.
 /// </summary>
 public static class CausalLmLoader
 {
@@ -55,10 +55,12 @@ public static class CausalLmLoader
             var g = GgufFile.Open(path);
             try
             {
-                var w = GgufLlama.LoadWeights(g);
-                ITextTokenizer? tok = tokenizerPath is not null ? Llama2cTokenizer.Load(tokenizerPath, w.Config.VocabSize)
-                    : g.Has("tokenizer.ggml.model") ? GgufLlama.LoadTokenizer(g) : null;
-                return new LoadedCausalLm(w, tok, "GGUF llama", new FileInfo(path).Length, g);
+                string arch = g.GetString("general.architecture");
+                ICausalLmWeights w = arch == GgufGpt2.Architecture ? GgufGpt2.LoadWeights(g) : GgufLlama.LoadWeights(g);
+                ITextTokenizer? tok = tokenizerPath is not null
+                    ? arch == GgufGpt2.Architecture ? HfTokenizer(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath))!, tokenizerPath) : Llama2cTokenizer.Load(tokenizerPath, w.VocabSize)
+                    : g.Has("tokenizer.ggml.model") ? GgufTokenizer.Load(g) : null;
+                return new LoadedCausalLm(w, tok, $"GGUF {arch}", new FileInfo(path).Length, g);
             }
             catch
             {

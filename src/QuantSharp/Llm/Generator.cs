@@ -18,8 +18,8 @@ public static class Generator
         var session = model.NewSession();
         int seq = model.SeqLen;
         if (prompt.Count > seq) throw new QuantSharpException($"prompt of {prompt.Count} tokens exceeds seq_len {seq}");
-        float[] logits = [];
-        for (int pos = 0; pos < prompt.Count; pos++) logits = session.Forward(prompt[pos], pos);
+        // The whole prompt as one batch (same logits as feeding it token by token).
+        float[] logits = session.Prefill(prompt.ToArray(), 0);
         for (int pos = prompt.Count, made = 0; made < maxNewTokens; pos++, made++)
         {
             int next = sampler.Sample(logits);

@@ -52,6 +52,11 @@ public sealed class LlamaCausalLm(LlamaDecoder decoder) : ICausalLm
     {
         private readonly LlamaState _state = decoder.NewState();
         public float[] Forward(int token, int pos) => decoder.Forward(_state, token, pos);
+
+        // The batched prompt path: bit-identical to token-by-token Forward (LlamaDecoder.ForwardBatch).
+        public float[] Prefill(ReadOnlySpan<int> tokens, int pos0) => decoder.ForwardBatch(_state, tokens, pos0);
+
+        public void ForwardAll(ReadOnlySpan<int> tokens, int pos0, Span<float> logits) => decoder.ForwardBatchAll(_state, tokens, pos0, logits);
     }
 }
 

@@ -171,7 +171,39 @@ public sealed partial class LlamaDecoder
     /// Weight matrices in a packed block format are multiplied as GEMMs (each weight tile reused across tokens);
     /// other formats go token by token through the same product as <see cref="Forward"/>.
     /// </summary>
-    public unsafe float[] ForwardBatch(LlamaState s, ReadOnlySpan<int> tokens, int pos0)
+    public float[] ForwardBatch(LlamaState s, ReadOnlySpan<int> tokens, int pos0)
+    {
+        var c = Config;
+        int n = tokens.Length;
+        BatchLayers(s, tokens, pos0);
+        s.Batch!.X.AsSpan((n - 1) * c.Dim, c.Dim).CopyTo(s.X);
+        RmsNorm(s.X, s.X, Weights.RmsFinal, c.NormEps);
+        MatMul(Weights.Classifier, s.X, s.QDim, s.Logits);
+        return s.Logits;
+    }
+
+    /// <summary>
+    /// Like <see cref="ForwardBatch"/>, but writes the logits after every token: row t of <paramref name="logits"/>
+    /// (VocabSize values) holds the next-token logits at position pos0 + t, identical to what <see cref="Forward"/>
+    /// returns there (the final RMSNorm and classifier run per token through the decode product).
+    /// </summary>
+    public void ForwardBatchAll(LlamaState s, ReadOnlySpan<int> tokens, int pos0, Span<float> logits)
+    {
+        var c = Config;
+        int n = tokens.Length, v = c.VocabSize;
+        if (logits.Length < (long)n * v) throw new ArgumentException($"logits holds {logits.Length} values, {n} tokens × {v} needed");
+        BatchLayers(s, tokens, pos0);
+        for (int t = 0; t < n; t++)
+        {
+            s.Batch!.X.AsSpan(t * c.Dim, c.Dim).CopyTo(s.X);
+            RmsNorm(s.X, s.X, Weights.RmsFinal, c.NormEps);
+            MatMul(Weights.Classifier, s.X, s.QDim, s.Logits);
+            s.Logits.AsSpan().CopyTo(logits.Slice(t * v, v));
+        }
+    }
+
+    // Every layer for the batch: leaves the final hidden state of token t in s.Batch.X[t·dim …] and the keys/values in the cache.
+    private unsafe void BatchLayers(LlamaState s, ReadOnlySpan<int> tokens, int pos0)
     {
         var c = Config;
         int n = tokens.Length;
@@ -206,10 +238,6 @@ public sealed partial class LlamaDecoder
             fixed (float* o = bb.Xb) Products(s, bb.Hb, hd, bb.QHidden, n, (w.W2, (nint)o, dim));
             ForTokens(n, t => TensorPrimitives.Add(bb.X.AsSpan(t * dim, dim), bb.Xb.AsSpan(t * dim, dim), bb.X.AsSpan(t * dim, dim)));
         }
-        bb.X.AsSpan((n - 1) * dim, dim).CopyTo(s.X);
-        RmsNorm(s.X, s.X, Weights.RmsFinal, c.NormEps);
-        MatMul(Weights.Classifier, s.X, s.QDim, s.Logits);
-        return s.Logits;
     }
 
     private sealed class TokenJob : PoolJob

@@ -60,6 +60,9 @@ public static class EvalProtocols
 
 public static class Evaluator
 {
+    /// <summary>Tokens per batch of a window (logits buffer: Chunk × vocabulary floats per model).</summary>
+    private const int Chunk = 64;
+
     /// <summary>
     /// Mean negative log-likelihood over all scored tokens. Windows are independent, so they are spread over
     /// <paramref name="threads"/> workers, each with its own state; per-window sums are added in window order, so the
@@ -96,29 +99,47 @@ public static class Evaluator
             // window starting again at position 0 never sees the previous window's cache.
             var sm = dm.NewSession();
             var sr = dr?.NewSession();
-            var lpm = new double[model.VocabSize];
-            var lpr = new double[model.VocabSize];
+            int vocab = model.VocabSize;
+            var lpm = new double[vocab];
+            var lpr = new double[vocab];
+            var bm = new float[Chunk * vocab];
+            var br = reference is null ? null : new float[Chunk * vocab];
             for (int wi = w0; wi < w1; wi++)
             {
                 var win = windows[wi];
                 double a = 0, ar = 0, k = 0;
                 long agree = 0;
-                for (int pos = 0; pos + 1 < win.Tokens.Length; pos++)
+                // Positions 0 .. len−1 are run (the last token is only a target). Logits are needed from position
+                // FirstScored − 1 on; the positions before it only fill the cache, as a batch (ICausalLmSession.Prefill).
+                int len = win.Tokens.Length - 1, first = Math.Clamp(win.FirstScored - 1, 0, len);
+                for (int p0 = 0; p0 < first; p0 += Chunk)
                 {
-                    var lm = sm.Forward(win.Tokens[pos], pos);
-                    float[]? lr = sr?.Forward(win.Tokens[pos], pos);
-                    if (pos + 1 < win.FirstScored) continue;
-                    int target = win.Tokens[pos + 1];
-                    LogSoftmax(lm, lpm);
-                    a -= lpm[target];
-                    if (lr is not null)
+                    var toks = win.Tokens.AsSpan(p0, Math.Min(Chunk, first - p0));
+                    sm.Prefill(toks, p0);
+                    sr?.Prefill(toks, p0);
+                }
+                for (int p0 = first; p0 < len; p0 += Chunk)
+                {
+                    int cn = Math.Min(Chunk, len - p0);
+                    var toks = win.Tokens.AsSpan(p0, cn);
+                    sm.ForwardAll(toks, p0, bm);
+                    if (sr is not null) sr.ForwardAll(toks, p0, br!);
+                    for (int i = 0; i < cn; i++)
                     {
-                        LogSoftmax(lr, lpr);
-                        ar -= lpr[target];
-                        double s = 0;
-                        for (int i = 0; i < lpr.Length; i++) s += Math.Exp(lpr[i]) * (lpr[i] - lpm[i]);
-                        k += s;
-                        if (Sampler.ArgMax(lm) == Sampler.ArgMax(lr)) agree++;
+                        int target = win.Tokens[p0 + i + 1];
+                        var lm = bm.AsSpan(i * vocab, vocab);
+                        LogSoftmax(lm, lpm);
+                        a -= lpm[target];
+                        if (br is not null)
+                        {
+                            var lr = br.AsSpan(i * vocab, vocab);
+                            LogSoftmax(lr, lpr);
+                            ar -= lpr[target];
+                            double sum = 0;
+                            for (int j = 0; j < lpr.Length; j++) sum += Math.Exp(lpr[j]) * (lpr[j] - lpm[j]);
+                            k += sum;
+                            if (Sampler.ArgMax(lm) == Sampler.ArgMax(lr)) agree++;
+                        }
                     }
                 }
                 nll[wi] = a;

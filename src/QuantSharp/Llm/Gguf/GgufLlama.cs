@@ -57,7 +57,7 @@ public static class GgufLlama
     /// Matrices (embedding and classifier included) go in <paramref name="type"/> unless <paramref name="embeddingType"/> /
     /// <paramref name="outputType"/> override them.
     /// </summary>
-    public static GgufExportReport Export(LlamaWeights weights, Llama2cTokenizer tokenizer, string path, GgmlType type,
+    public static GgufExportReport Export(LlamaWeights weights, ITextTokenizer tokenizer, string path, GgmlType type,
         string name = "llama2.c model", GgmlType? embeddingType = null, GgmlType? outputType = null)
     {
         var c = weights.Config;
@@ -68,7 +68,7 @@ public static class GgufLlama
 
         var w = new GgufWriter();
         AddModelMetadata(w, c, name, FileType(type));
-        AddTokenizer(w, tokenizer);
+        GgufTokenizer.Add(w, tokenizer);
 
         var written = new List<GgufExportedTensor>();
         void Matrix(string n, WeightMatrix m, GgmlType t)
@@ -206,31 +206,8 @@ public static class GgufLlama
         if (f.Has("llama.rope.dimension_count") && f.GetInt("llama.rope.dimension_count") != cfg.HeadSize)
             throw new ModelFormatException($"{f.FileName}: llama.rope.dimension_count {f.GetInt("llama.rope.dimension_count")} differs from the head size {cfg.HeadSize} (partial RoPE is not supported)");
 
-        WeightMatrix Mat(string n, int rows, int cols)
-        {
-            var t = f.Tensor(n);
-            if (t.Dims.Length != 2 || t.Dims[0] != cols || t.Dims[1] != rows)
-                throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.Shape}, expected [{cols}, {rows}]");
-            if (keepBlocks)
-                switch (t.Type)
-                {
-                    case GgmlType.Q8_0: return new Q8DotMatrix<BlockQ8_0>(n, rows, cols, Blocks<BlockQ8_0>(f, t));
-                    case GgmlType.Q4_0: return new Q8DotMatrix<BlockQ4_0>(n, rows, cols, Blocks<BlockQ4_0>(f, t));
-                    case GgmlType.Q4_1: return new Q8DotMatrix<BlockQ4_1>(n, rows, cols, Blocks<BlockQ4_1>(f, t));
-                    case GgmlType.Q4_K: return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
-                }
-            // QuantSharp's own types (and padded ggml blocks) exist only in block form.
-            if (keepBlocks && QuantSharpTypes.IsPrivate(t.Type)) return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
-            return F32Matrix.FromArray(n, rows, cols, f.ReadFloats(t));
-        }
-        float[] Vec(string n)
-        {
-            var t = f.Tensor(n);
-            if (t.Dims.Length != 1 || t.Dims[0] != dim) throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.Shape}, expected [{dim}]");
-            var v = f.ReadFloats(t);
-            if (v.Any(x => !float.IsFinite(x))) throw new ModelFormatException($"{f.FileName}: tensor '{n}' holds non-finite values");
-            return v;
-        }
+        WeightMatrix Mat(string n, int rows, int cols) => LoadMatrix(f, n, rows, cols, keepBlocks);
+        float[] Vec(string n) => LoadVector(f, n, dim);
 
         int d = cfg.Dim, h = cfg.HiddenDim, kv = cfg.KvDim;
         var embM = Mat("token_embd.weight", vocab, d);
@@ -244,6 +221,39 @@ public static class GgufLlama
         }
         var cls = shared ? embM : Mat("output.weight", vocab, d);
         return new LlamaWeights(cfg, embM, layers, Vec("output_norm.weight"), cls);
+    }
+
+    /// <summary>
+    /// A [rows, cols] matrix tensor (ne = [cols, rows]). With <paramref name="keepBlocks"/> Q8_0/Q4_0/Q4_1 stay in block
+    /// form (<see cref="Q8DotMatrix{TBlock}"/>), Q4_K and QuantSharp's private types in theirs; everything else (and
+    /// everything with keepBlocks false) is dequantized to FP32.
+    /// </summary>
+    internal static WeightMatrix LoadMatrix(GgufFile f, string n, int rows, int cols, bool keepBlocks)
+    {
+        var t = f.Tensor(n);
+        if (t.Dims.Length != 2 || t.Dims[0] != cols || t.Dims[1] != rows)
+            throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.Shape}, expected [{cols}, {rows}]");
+        if (keepBlocks)
+            switch (t.Type)
+            {
+                case GgmlType.Q8_0: return new Q8DotMatrix<BlockQ8_0>(n, rows, cols, Blocks<BlockQ8_0>(f, t));
+                case GgmlType.Q4_0: return new Q8DotMatrix<BlockQ4_0>(n, rows, cols, Blocks<BlockQ4_0>(f, t));
+                case GgmlType.Q4_1: return new Q8DotMatrix<BlockQ4_1>(n, rows, cols, Blocks<BlockQ4_1>(f, t));
+                case GgmlType.Q4_K: return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
+            }
+        // QuantSharp's own types (and padded ggml blocks) exist only in block form.
+        if (keepBlocks && QuantSharpTypes.IsPrivate(t.Type)) return QuantSharpTypes.Decode(n, t.Type, rows, cols, f.TensorBytes(t))!;
+        return F32Matrix.FromArray(n, rows, cols, f.ReadFloats(t));
+    }
+
+    /// <summary>A vector tensor of <paramref name="length"/> finite values, as FP32.</summary>
+    internal static float[] LoadVector(GgufFile f, string n, int length)
+    {
+        var t = f.Tensor(n);
+        if (t.Dims.Length != 1 || t.Dims[0] != length) throw new ModelFormatException($"{f.FileName}: tensor '{n}' has shape {t.Shape}, expected [{length}]");
+        var v = f.ReadFloats(t);
+        if (v.Any(x => !float.IsFinite(x))) throw new ModelFormatException($"{f.FileName}: tensor '{n}' holds non-finite values");
+        return v;
     }
 
     // Copies a tensor's bytes into block structs; the struct must have exactly the ggml block size.

@@ -17,46 +17,43 @@ public sealed record StoredTensor(string Name, long[] Dims, string Format, GgmlT
 /// </summary>
 public static class QuantizedGguf
 {
-    public static IReadOnlyList<StoredTensor> Write(LlamaWeights weights, Llama2cTokenizer tokenizer, string path, string type, string method, string name = "llama2.c model")
+    /// <summary>
+    /// Writes <paramref name="weights"/> (llama: llama2.c, GGUF or Hugging Face Llama; gpt2: Hugging Face GPT-2) with its
+    /// tokenizer (<see cref="GgufTokenizer.Add"/>) under llama.cpp's architecture keys and tensor names
+    /// (<see cref="GgufTensors.Of"/>). <paramref name="name"/> defaults to "llama2.c model" / "GPT-2 model".
+    /// </summary>
+    public static IReadOnlyList<StoredTensor> Write(ICausalLmWeights weights, ITextTokenizer tokenizer, string path, string type, string method, string? name = null)
     {
-        var c = weights.Config;
-        if (tokenizer.VocabSize != c.VocabSize) throw new QuantSharpException($"tokenizer has {tokenizer.VocabSize} tokens, the model {c.VocabSize}");
+        if (tokenizer.VocabSize != weights.VocabSize) throw new QuantSharpException($"tokenizer has {tokenizer.VocabSize} tokens, the model {weights.VocabSize}");
         uint? fileType = type switch { "f32" => 0, "q4_0" => 2, "q4_1" => 3, "q8_0" => 7, "q4_k" => 14, _ => null };
         var w = new GgufWriter();
-        GgufLlama.AddModelMetadata(w, c, name, fileType);
-        GgufLlama.AddTokenizer(w, tokenizer);
+        switch (weights)
+        {
+            case LlamaWeights l: GgufLlama.AddModelMetadata(w, l.Config, name ?? "llama2.c model", fileType); break;
+            case Gpt2.Gpt2Weights g: GgufGpt2.AddModelMetadata(w, g.Config, name ?? "GPT-2 model", fileType); break;
+            default: throw new QuantSharpException($"no GGUF layout for architecture '{weights.Architecture}'");
+        }
+        GgufTokenizer.Add(w, tokenizer);
         w.Add("quantsharp.quantization.type", type);
         w.Add("quantsharp.quantization.method", method);
 
         var stored = new List<StoredTensor>();
-        void Matrix(string n, WeightMatrix m)
+        foreach (var e in GgufTensors.Of(weights))
         {
-            long[] dims = [m.Cols, m.Rows];
-            var (t, data) = QuantSharpTypes.Encode(m) ?? (GgmlType.F32, MemoryMarshal.AsBytes(MatrixValues(m).AsSpan()).ToArray());
-            w.AddTensor(n, dims, t, data);
-            stored.Add(new StoredTensor(n, dims, m.TypeName, t, data.Length));
+            if (e.Matrix is WeightMatrix m)
+            {
+                long[] dims = [m.Cols, m.Rows];
+                var (t, data) = QuantSharpTypes.Encode(m) ?? (GgmlType.F32, MemoryMarshal.AsBytes(MatrixValues(m).AsSpan()).ToArray());
+                w.AddTensor(e.Name, dims, t, data);
+                stored.Add(new StoredTensor(e.Name, dims, m.TypeName, t, data.Length));
+            }
+            else
+            {
+                var v = e.Vector!;
+                w.AddTensor(e.Name, [v.Length], GgmlType.F32, MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
+                stored.Add(new StoredTensor(e.Name, [v.Length], "f32", GgmlType.F32, 4L * v.Length));
+            }
         }
-        void Vector(string n, float[] v)
-        {
-            w.AddTensor(n, [v.Length], GgmlType.F32, MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
-            stored.Add(new StoredTensor(n, [v.Length], "f32", GgmlType.F32, 4L * v.Length));
-        }
-        Matrix("token_embd.weight", weights.TokenEmbedding);
-        for (int i = 0; i < c.Layers; i++)
-        {
-            var l = weights.Layers[i];
-            Vector($"blk.{i}.attn_norm.weight", l.RmsAtt);
-            Matrix($"blk.{i}.attn_q.weight", l.Wq);
-            Matrix($"blk.{i}.attn_k.weight", l.Wk);
-            Matrix($"blk.{i}.attn_v.weight", l.Wv);
-            Matrix($"blk.{i}.attn_output.weight", l.Wo);
-            Vector($"blk.{i}.ffn_norm.weight", l.RmsFfn);
-            Matrix($"blk.{i}.ffn_gate.weight", l.W1);
-            Matrix($"blk.{i}.ffn_down.weight", l.W2);
-            Matrix($"blk.{i}.ffn_up.weight", l.W3);
-        }
-        Vector("output_norm.weight", weights.RmsFinal);
-        if (!ReferenceEquals(weights.Classifier, weights.TokenEmbedding)) Matrix("output.weight", weights.Classifier);
         var used = stored.Where(s => s.Private).Select(s => (uint)s.Type).Distinct().OrderBy(x => x).ToArray();
         if (used.Length > 0) w.Add("quantsharp.private_types", GgufValue.Array(used.Select(u => $"{u}={QuantSharpTypes.Names[u]}").ToArray()));
         w.Write(path);

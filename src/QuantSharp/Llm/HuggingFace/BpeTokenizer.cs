@@ -46,6 +46,7 @@ public sealed class BpeTokenizer : ITextTokenizer
     private readonly string[] _pieces;
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<(int, int), (int Rank, int Merged)> _merges;
+    private readonly (string A, string B)[] _mergeList;
     private readonly bool _byteFallback;
     private readonly int _unk;
     private readonly int[] _byteTokens;
@@ -61,6 +62,21 @@ public sealed class BpeTokenizer : ITextTokenizer
     public int BosId { get; }
     public int EosId { get; }
     public int MergeCount => _merges.Count;
+
+    /// <summary>The merges in rank order (rank = index), as loaded.</summary>
+    public IReadOnlyList<(string A, string B)> Merges => _mergeList;
+
+    /// <summary>Whether the tokenizer falls back to &lt;0xHH&gt; byte tokens for characters outside the vocabulary.</summary>
+    public bool ByteFallback => _byteFallback;
+
+    /// <summary>The unknown token's id, or −1.</summary>
+    public int UnknownId => _unk;
+
+    /// <summary>Where the prefix space is added (see <see cref="PrefixSpace"/>).</summary>
+    public PrefixSpace Prefix => _prefix;
+
+    /// <summary>Whether <paramref name="id"/> is a special added token (control: cut out of the text whole, decodes to nothing).</summary>
+    public bool IsSpecial(int id) => _special[id];
 
     private BpeTokenizer(BpeStyle style, Dictionary<string, int> vocab, IReadOnlyList<(string A, string B)> merges, bool byteFallback, string? unk,
         IReadOnlyList<(string Content, int Id, bool Special)> added, PrefixSpace prefix, string source)
@@ -91,6 +107,7 @@ public sealed class BpeTokenizer : ITextTokenizer
         _added = added.Select(a => (a.Content, a.Id)).Where(a => a.Content.Length > 0).OrderByDescending(a => a.Content.Length).ToArray();
         _unk = unk is not null && _vocab.TryGetValue(unk, out int u) ? u : -1;
 
+        _mergeList = merges.ToArray();
         _merges = new Dictionary<(int, int), (int, int)>(merges.Count);
         for (int r = 0; r < merges.Count; r++)
         {
@@ -222,6 +239,24 @@ public sealed class BpeTokenizer : ITextTokenizer
         }
         var added = vocab.TryGetValue("<|endoftext|>", out int eot) ? new List<(string, int, bool)> { ("<|endoftext|>", eot, true) } : [];
         return new BpeTokenizer(BpeStyle.ByteLevel, vocab, merges, false, null, added, PrefixSpace.None, name);
+    }
+
+    /// <summary>
+    /// A tokenizer from its parts (as stored in GGUF): <paramref name="pieces"/> by id, merges in rank order, the ids of
+    /// special (control) tokens, which are matched whole in the text and decode to nothing.
+    /// </summary>
+    public static BpeTokenizer Create(BpeStyle style, IReadOnlyList<string> pieces, IReadOnlyList<(string A, string B)> merges,
+        IReadOnlyCollection<int> special, bool byteFallback, int unknownId, PrefixSpace prefix, string source)
+    {
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var added = new List<(string, int, bool)>();
+        for (int i = 0; i < pieces.Count; i++)
+        {
+            if (special.Contains(i)) added.Add((pieces[i], i, true));
+            else if (!vocab.TryAdd(pieces[i], i)) throw new ModelFormatException($"{source}: token '{pieces[i]}' appears twice (ids {vocab[pieces[i]]} and {i})");
+        }
+        string? unk = unknownId >= 0 && unknownId < pieces.Count ? pieces[unknownId] : null;
+        return new BpeTokenizer(style, vocab, merges, byteFallback, unk, added, prefix, source);
     }
 
     private static (string, string) SplitMerge(string m, string source)

@@ -92,7 +92,7 @@ public static class Calibrator
     /// <paramref name="ctx"/> tokens, each chunk's first token replaced by BOS (llama.cpp's layout), at most
     /// <paramref name="maxWindows"/> chunks, plus the remainder if at least 16 tokens long and still under the limit.
     /// </summary>
-    public static List<int[]> Windows(string text, Llama2cTokenizer tok, int ctx, int maxWindows)
+    public static List<int[]> Windows(string text, ITextTokenizer tok, int ctx, int maxWindows)
     {
         if (ctx < 2) throw new QuantSharpException($"calibration window must be at least 2 tokens, got {ctx}");
         var all = tok.Encode(text, bos: true);
@@ -102,7 +102,7 @@ public static class Calibrator
             int n = Math.Min(ctx, all.Length - s);
             if (n < 16 && list.Count > 0) break;
             var w = all.AsSpan(s, n).ToArray();
-            w[0] = Llama2cTokenizer.Bos;
+            w[0] = tok.BosId;
             list.Add(w);
         }
         if (list.Count == 0 || list.Sum(w => w.Length) < 16) throw new QuantSharpException("calibration text is too short (needs at least 16 tokens)");
