@@ -172,4 +172,32 @@ public class TransformerLoweringTests
                 Assert.True(row[j] == map.Apply(input[j], j), $"channel {j} code {input[j]}: vector {row[j]}, table {map.Apply(input[j], j)}");
         }
     }
+
+    /// <summary>
+    /// A u8 A whose rows hold K = padded depth bytes with zero B zero points is read in place (no panel copy),
+    /// also with a leading dimension larger than K, through every supported kernel: equal to the reference.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 64, 64, 64)]
+    [InlineData(7, 33, 12, 20)]
+    [InlineData(13, 16, 4, 4)]
+    [InlineData(100, 70, 128, 131)]
+    public void GemmReadsAlignedUnsignedRowsInPlace(int m, int n, int k, int lda)
+    {
+        var rnd = new Random(m + n + k);
+        var a = Int8GemmCheck.Bytes(rnd, (m - 1) * lda + k, signed: false);
+        var w = (sbyte[])(Array)Int8GemmCheck.Bytes(rnd, k * n, signed: true);
+        foreach (var kernel in Int8Gemm.SupportedKernels)
+        {
+            var packed = PackedInt8Weights.Pack(k, n, w, n, false, [0], QuantSharp.Runtime.Kernels.Jit.GeneratedInt8Kernel.KAlignmentFor(kernel));
+            var expected = new int[m * n];
+            QuantSharp.Runtime.Kernels.Reference.Int8GemmReference.Gemm<byte>(m, n, k, a, lda, 131, w, n, false, [0], expected, n);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var actual = new int[m * n];
+                Int8Gemm.Multiply(m, (ReadOnlySpan<byte>)a, lda, 131, packed, actual, n, threads, kernel);
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"{kernel.Name} {m}x{n}x{k} lda {lda} threads {threads}");
+            }
+        }
+    }
 }

@@ -225,8 +225,11 @@ public static unsafe class Int8Gemm
         kernel ??= Default;
 
         int kp = b.PaddedDepth;
-        int stride = Math.Max(kp, 4);
-        byte[] panel = ArrayPool<byte>.Shared.Rent(checked(m * stride));
+        // A u8 operand whose rows already hold K = PaddedDepth bytes is read in place when B has no zero points
+        // (the row sums of A only enter the correction multiplied by zb): no panel copy, same kernel, same sums.
+        bool direct = !signedA && k == kp && k >= 4 && lda >= kp && (long)(m - 1) * lda + kp <= aLength && !AnyNonZero(b.ZeroPoints);
+        int stride = direct ? lda : Math.Max(kp, 4);
+        byte[] panel = ArrayPool<byte>.Shared.Rent(direct ? 1 : checked(m * stride));
         int[] rowSums = ArrayPool<int>.Shared.Rent(m);
         int shift = signedA ? 128 : 0;
         int zaShifted = za + shift;
@@ -234,10 +237,11 @@ public static unsafe class Int8Gemm
         {
             fixed (byte* pp = panel) fixed (int* pc = c) fixed (int* rs = rowSums)
             {
-                byte* ppp = pp;
+                byte* ppp = direct ? a : pp;
                 int* ppc = pc, prs = rs;
+                if (direct) new Span<int>(prs, m).Clear();
                 // A' = A (+128 for s8, as bytes: A xor 0x80), zero padding past K contributes nothing.
-                for (int i = 0; i < m; i++)
+                for (int i = 0; i < (direct ? 0 : m); i++)
                 {
                     byte* src = a + (long)i * lda;
                     byte* dst = ppp + (long)i * stride;
@@ -300,6 +304,12 @@ public static unsafe class Int8Gemm
             ArrayPool<byte>.Shared.Return(panel);
             ArrayPool<int>.Shared.Return(rowSums);
         }
+    }
+
+    private static bool AnyNonZero(int[] v)
+    {
+        foreach (int x in v) if (x != 0) return true;
+        return false;
     }
 
     /// <summary>C[i, j] −= zb[j]·ΣA'[i] + za'·ΣB[j] − K·za'·zb[j], wrapping.</summary>
