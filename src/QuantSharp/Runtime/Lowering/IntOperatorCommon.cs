@@ -150,7 +150,7 @@ internal sealed class OutputStage
     }
 
     /// <summary>dst[r] = (byte)acc[r] for requantized values (already inside [0, 255]), 32 at a time by two narrowing steps.</summary>
-    private static void NarrowToBytes(ReadOnlySpan<int> acc, Span<byte> dst)
+    internal static void NarrowToBytes(ReadOnlySpan<int> acc, Span<byte> dst)
     {
         int r = 0;
         if (Vector256.IsHardwareAccelerated)

@@ -142,6 +142,9 @@ public static unsafe class Int8Gemm
     /// <summary>Column blocks per parallel tile.</summary>
     public const int TileBlocks = 8;
 
+    /// <summary>Multiply-adds a thread must get before the work is split (about 2 µs of VNNI work, the order of a pool wake-up).</summary>
+    public const long MinMacsPerChunk = 1L << 19;
+
     /// <summary>Environment variable naming the kernel to use (e.g. "Vector128"), for tests and comparisons.</summary>
     public const string KernelEnvironmentVariable = "QUANTSHARP_INT8_KERNEL";
 
@@ -255,8 +258,11 @@ public static unsafe class Int8Gemm
         kernel ??= Default;
 
         int kp = b.PaddedDepth;
-        int stride = Math.Max(kp, 4);
-        byte[] panel = ArrayPool<byte>.Shared.Rent(checked(m * stride));
+        // A u8 operand whose rows already hold K = PaddedDepth bytes is read in place when B has no zero points
+        // (the row sums of A only enter the correction multiplied by zb): no panel copy, same kernel, same sums.
+        bool direct = !signedA && k == kp && k >= 4 && lda >= kp && (long)(m - 1) * lda + kp <= aLength && !AnyNonZero(b.ZeroPoints);
+        int stride = direct ? lda : Math.Max(kp, 4);
+        byte[] panel = ArrayPool<byte>.Shared.Rent(direct ? 1 : checked(m * stride));
         int[] rowSums = ArrayPool<int>.Shared.Rent(m);
         int shift = signedA ? 128 : 0;
         int zaShifted = za + shift;
@@ -264,10 +270,11 @@ public static unsafe class Int8Gemm
         {
             fixed (byte* pp = panel) fixed (int* pc = c) fixed (int* rs = rowSums)
             {
-                byte* ppp = pp;
+                byte* ppp = direct ? a : pp;
                 int* ppc = pc, prs = rs;
+                if (direct) new Span<int>(prs, m).Clear();
                 // A' = A (+128 for s8, as bytes: A xor 0x80), zero padding past K contributes nothing.
-                for (int i = 0; i < m; i++)
+                for (int i = 0; i < (direct ? 0 : m); i++)
                 {
                     byte* src = a + (long)i * lda;
                     byte* dst = ppp + (long)i * stride;
@@ -300,12 +307,19 @@ public static unsafe class Int8Gemm
                 int tileRows = plan.TileRows;
                 int rowTiles = (m + tileRows - 1) / tileRows;
                 int blocks = b.ColumnBlocks;
-                // GEMV-like shapes: split columns finer so both cores get work.
-                int tileBlocks = rowTiles == 1 ? Math.Max(1, Math.Min(plan.TileBlocks, (blocks + 7) / 8)) : plan.TileBlocks;
+                // GEMV-like shapes: split columns finer so both cores get work, unless the product is too small to
+                // be split at all (then whole tiles mean fewer kernel calls; the tiling never changes the sums).
+                bool splits = threads > 1 && (long)m * blocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4) >= 2 * MinMacsPerChunk;
+                int tileBlocks = rowTiles == 1 && splits ? Math.Max(1, Math.Min(plan.TileBlocks, (blocks + 7) / 8)) : plan.TileBlocks;
                 int colTiles = (blocks + tileBlocks - 1) / tileBlocks;
                 bool columnsOuter = plan.ColumnsOuter;
                 var kern = kernel;
-                Parallelism.For(threads, rowTiles * colTiles, 1, (start, end) =>
+                // Tiles per chunk so that a chunk has at least MinMacsPerChunk multiply-adds: waking a pool thread
+                // costs microseconds, more than a small GEMM (a 16×64×64 product takes about 1 µs on one core), so
+                // small products stay on the calling thread. Only the tile-to-thread assignment changes.
+                long macsPerTile = (long)Math.Min(tileRows, m) * tileBlocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4);
+                int minChunk = (int)Math.Min(int.MaxValue, Math.Max(1, MinMacsPerChunk / macsPerTile));
+                Parallelism.For(threads, rowTiles * colTiles, minChunk, (start, end) =>
                 {
                     // With a sink: one tile buffer per worker, ldt = the tile's width (columns j0.. at offset 0).
                     int ldt = tileBlocks * PackedInt8Weights.BlockColumns;
@@ -342,6 +356,12 @@ public static unsafe class Int8Gemm
             ArrayPool<byte>.Shared.Return(panel);
             ArrayPool<int>.Shared.Return(rowSums);
         }
+    }
+
+    private static bool AnyNonZero(int[] v)
+    {
+        foreach (int x in v) if (x != 0) return true;
+        return false;
     }
 
     /// <summary>C[i, j] −= zb[j]·ΣA'[i] + za'·ΣB[j] − K·za'·zb[j], wrapping.</summary>
