@@ -10,7 +10,7 @@ namespace QuantSharp.Cli.Commands;
 
 /// <summary>
 /// `quantsharp llm quantize MODEL -o OUT.gguf --type T --method rtn|gptq|awq|imatrix [--calib FILE] [--keep PATTERN=TYPE …]`:
-/// quantizes a Llama (llama2.c, GGUF, Hugging Face) or GPT-2 (Hugging Face, GGUF; round to nearest) model's matrices and writes GGUF (ggml type ids where llama.cpp has the type, QuantSharp's
+/// quantizes a Llama (llama2.c, GGUF, Hugging Face) or GPT-2 (Hugging Face, GGUF) model's matrices and writes GGUF (ggml type ids where llama.cpp has the type, QuantSharp's
 /// documented private ids otherwise; see QuantSharpTypes).
 /// </summary>
 internal static class LlmQuantizeCommand
@@ -76,12 +76,21 @@ internal static class LlmQuantizeCommand
                 var result = LlmQuantizer.Quantize(w, options, calib);
                 (quantized, report, awqSites) = (result.Weights, result.Tensors, result.AwqSites);
                 break;
-            case Gpt2Weights g:
-                if (method != QuantMethod.Rtn)
-                    throw new QuantSharpException($"{model}: GPT-2 models take --method rtn only (gptq, awq and imatrix calibrate through the Llama decoder)");
+            case Gpt2Weights g when method == QuantMethod.Rtn:
                 (var gq, report) = Gpt2Quantizer.Quantize(g, options);
                 quantized = gq;
                 break;
+            case Gpt2Weights g:
+                {
+                    string text = ReadCalibration(calibPath!);
+                    int cctx = args.Int("--calib-ctx", Math.Min(g.Config.SeqLen, 512), 16, g.Config.SeqLen);
+                    var windows = Calibrator.Windows(text, tok, cctx, args.Int("--calib-windows", 64, 1, int.MaxValue));
+                    calib = Calibrator.Collect(g, windows, threads);
+                    if (ctx.Verbose) ctx.Error.WriteLine($"quantsharp: calibration: {calib.Tokens:N0} tokens in {calib.Windows} windows, {sw.Elapsed.TotalSeconds:F1} s");
+                    var gr = LlmQuantizer.Quantize(g, options, calib);
+                    (quantized, report, awqSites) = (gr.Weights, gr.Tensors, gr.AwqSites);
+                    break;
+                }
             default:
                 throw new QuantSharpException($"{model}: 'llm quantize' handles Llama and GPT-2 models, not {file.Weights.Architecture}");
         }

@@ -203,9 +203,14 @@ public class HfGgufTests
             (rcg, og, eg) = Cli("llm", "generate", go, "--prompt", "Hello", "-n", "4", "--temperature", "0");
             Assert.True(rcg == 0, eg);
 
-            (rc, _, e) = Cli("llm", "quantize", HfTestData.Gpt2Tiny, "-o", go, "--type", "q4_0", "--method", "gptq", "--calib", calib);
-            Assert.Equal(1, rc);
-            Assert.Contains("--method rtn only", e);
+            foreach (var method in new[] { "gptq", "awq" })
+            {
+                (rc, o, e) = Cli("llm", "quantize", HfTestData.Gpt2Tiny, "-o", go, "--type", "q4_0", "--method", method, "--calib", calib, "--calib-ctx", "16", "--json");
+                Assert.True(rc == 0, e);
+                Assert.Equal(method, JsonDocument.Parse(o).RootElement.GetProperty("method").GetString());
+                (rcg, og, eg) = Cli("llm", "generate", go, "--prompt", "Hello", "-n", "4", "--temperature", "0");
+                Assert.True(rcg == 0, eg);
+            }
         }
         finally
         {

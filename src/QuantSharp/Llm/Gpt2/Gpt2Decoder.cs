@@ -29,6 +29,9 @@ public sealed class Gpt2Decoder : ICausalLm
 
     public ICausalLmSession NewSession() => new Gpt2Session(this);
 
+    /// <summary>When set, every product y = W·x first calls it with W and x (calibration statistics for GPTQ/AWQ).</summary>
+    public MatrixInputObserver? InputObserver { get; set; }
+
     /// <summary>The per-sequence buffers: activations and every layer's key/value cache ([layer, pos, dim]).</summary>
     private sealed class Gpt2Session : ICausalLmSession
     {
@@ -138,6 +141,7 @@ public sealed class Gpt2Decoder : ICausalLm
     /// <summary>y = W·x over <see cref="Threads"/> workers; formats with int8-activation products get x quantized once.</summary>
     private void MatMul(WeightMatrix m, float[] x, Q8Activations qx, float[] y)
     {
+        InputObserver?.Invoke(m, x);
         bool q8 = m.UsesQ8Activations;
         if (q8) qx.Quantize(x);
         // About 16K multiply-adds per chunk keeps thread hand-off cheap relative to the work.

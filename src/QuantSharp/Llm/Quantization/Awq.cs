@@ -1,15 +1,17 @@
+using QuantSharp.Llm.Gpt2;
+
 namespace QuantSharp.Llm.Quantization;
 
 /// <summary>AWQ settings.</summary>
 public sealed record AwqOptions
 {
-    /// <summary>α is searched on the grid 0, 1/Grid, …, 1.</summary>
+    /// <summary>α is searched on the grid 0, 1/Grid, …, (Grid − 1)/Grid, i.e. [0, 1) as in the paper's search.</summary>
     public int Grid { get; init; } = 20;
 
     /// <summary>
-    /// AWQ's weight clipping, done after the scale search as in the paper: in the final rounding each group's range is
-    /// searched to minimise Σ_c E[x_c²]·(w − q(w))² on the scaled inputs (importance Σx²/s²). The α search itself uses
-    /// plain min/max rounding. Off: plain rounding throughout.
+    /// AWQ's weight clipping, done after the scale search as in the paper: each group's range is chosen among shrunk
+    /// ranges (no clipping included) to minimise the matrix's output error on the calibration inputs
+    /// (<see cref="Awq.QuantizeClipped"/>). The α search itself uses plain min/max rounding. Off: plain rounding.
     /// </summary>
     public bool ClipSearch { get; init; } = true;
 }
@@ -20,10 +22,12 @@ public sealed record AwqSite(string Name, double Alpha, double Error, double Rtn
 /// <summary>
 /// AWQ (Lin et al., 2023): activation-aware per-input-channel scaling. For a matrix W whose input channel c has mean
 /// magnitude a_c = mean|x_c| on calibration tokens, W·x = (W·diag(s))·(x/s); quantizing W·diag(s) with s_c = a_c^α
-/// protects the weights of salient channels. α ∈ [0, 1] is chosen per input on a grid to minimise the output error on
-/// the calibration inputs, Σ_rows Δ·(Σ x·xᵀ)·Δᵀ with Δ = Q(W·diag(s))·diag(1/s) − W (α = 0 is plain round to nearest,
-/// so the chosen α never does worse on that objective). s is normalised by √(max·min). The 1/s is folded into the op
-/// that produces x, so the FP32 model is unchanged; which folds are exact:
+/// protects the weights of salient channels. α ∈ [0, 1) is chosen per input on a grid to minimise the output error of
+/// all matrices reading that input on the calibration inputs, Σ_matrices Σ_rows Δ·(Σ x·xᵀ)·Δᵀ with
+/// Δ = Q(W·diag(s))·diag(1/s) − W, Q plain round to nearest (α = 0 gives s = 1, plain round to nearest itself, so the
+/// chosen α never does worse on that objective). s is normalised by √(max·min). Then each matrix is rounded with AWQ's
+/// clipping (<see cref="QuantizeClipped"/>), which minimises the same output error and can only lower it. The 1/s is
+/// folded into the op that produces x, so the FP32 model is unchanged; which folds are exact:
 /// <list type="bullet">
 /// <item>Wq, Wk, Wv (input RMSNorm(x)): 1/s folds into the attention RMSNorm weight — exact (RMSNorm is g ⊙ x/rms(x)).</item>
 /// <item>W1, W3 (input RMSNorm(x)): 1/s folds into the FFN RMSNorm weight — exact.</item>
@@ -109,6 +113,67 @@ public static class Awq
         return (w with { Layers = layers, RmsFinal = rmsFinal, Classifier = cls }, sites, scales);
     }
 
+    /// <summary>
+    /// AWQ for GPT-2, with the same search per scaled input. Folds (exact in FP32): c_attn (q, k, v in one matrix) → the
+    /// first LayerNorm's gain and bias (its output g⊙n + b divided by s is (g/s)⊙n + b/s); attn c_proj → the v rows of
+    /// c_attn and their biases (the attention output Σ_t a_t·v_t is linear in v); mlp c_fc → the second LayerNorm's gain
+    /// and bias; a separate head → the final LayerNorm's gain and bias (a head tied to wte is not scaled). mlp c_proj
+    /// reads GELU(c_fc·x + b), which no exact fold can divide by s (GELU is not linear), so it is not scaled; its clip
+    /// search still runs.
+    /// </summary>
+    public static (Gpt2Weights Weights, IReadOnlyList<AwqSite> Sites, IReadOnlyDictionary<WeightMatrix, float[]> Scales) ApplyWithScales(
+        Gpt2Weights w, CalibrationData calib, Func<WeightMatrix, string> typeOf, AwqOptions? options = null)
+    {
+        options ??= new AwqOptions();
+        int dim = w.Config.Dim;
+        var sites = new List<AwqSite>();
+        var scales = new Dictionary<WeightMatrix, float[]>();
+        var layers = new Gpt2Layer[w.Layers.Count];
+        static float[] Div(float[] v, float[] s) => v.Select((x, i) => x / s[i]).ToArray();
+        for (int li = 0; li < layers.Length; li++)
+        {
+            var l = w.Layers[li];
+            var qkv = MatrixQuantizers.Values(l.Wqkv);
+            var o = MatrixQuantizers.Values(l.Wo);
+            var fc = MatrixQuantizers.Values(l.Wfc);
+            var bqkv = (float[])l.Bqkv.Clone();
+
+            var sA = Search($"blk.{li}.attn_qkv", [(qkv, l.Wqkv)], Need(calib, l.Wqkv), typeOf, null, options, sites);
+            ScaleColumns(qkv, dim, sA);
+            scales[l.Wqkv] = sA;
+
+            // c_proj ← v rows (2·dim + c) of c_attn and their biases.
+            var sO = Search($"blk.{li}.attn_output", [(o, l.Wo)], Need(calib, l.Wo), typeOf, null, options, sites);
+            ScaleColumns(o, dim, sO);
+            scales[l.Wo] = sO;
+            for (int c = 0; c < dim; c++)
+            {
+                ScaleRow(qkv, dim, 2 * dim + c, 1f / sO[c]);
+                bqkv[2 * dim + c] /= sO[c];
+            }
+
+            var sF = Search($"blk.{li}.ffn_up", [(fc, l.Wfc)], Need(calib, l.Wfc), typeOf, null, options, sites);
+            ScaleColumns(fc, dim, sF);
+            scales[l.Wfc] = sF;
+
+            layers[li] = l with
+            {
+                Ln1Gain = Div(l.Ln1Gain, sA), Ln1Bias = Div(l.Ln1Bias, sA), Wqkv = F(l.Wqkv, qkv), Bqkv = bqkv, Wo = F(l.Wo, o),
+                Ln2Gain = Div(l.Ln2Gain, sF), Ln2Bias = Div(l.Ln2Bias, sF), Wfc = F(l.Wfc, fc),
+            };
+        }
+        var result = w with { Layers = layers };
+        if (!w.TiedHead)
+        {
+            var hv = MatrixQuantizers.Values(w.Head);
+            var sH = Search("output", [(hv, w.Head)], Need(calib, w.Head), typeOf, null, options, sites);
+            ScaleColumns(hv, dim, sH);
+            scales[w.Head] = sH;
+            result = result with { Head = F(w.Head, hv), LnFGain = Div(w.LnFGain, sH), LnFBias = Div(w.LnFBias, sH) };
+        }
+        return (result, sites, scales);
+    }
+
     private static InputStats Need(CalibrationData calib, WeightMatrix m) => calib.For(m) ?? throw new QuantSharpException($"{m.Name}: no calibration statistics");
 
     private static F32Matrix F(WeightMatrix like, float[] values) => F32Matrix.FromArray(like.Name, like.Rows, like.Cols, values);
@@ -151,12 +216,12 @@ public static class Awq
     {
         double best = double.PositiveInfinity, bestAlpha = 0, rtn = 0;
         float[] bestS = Scales(st, 0, tie);
-        for (int gi = 0; gi <= o.Grid; gi++)
+        for (int gi = 0; gi < Math.Max(1, o.Grid); gi++)
         {
-            double alpha = (double)gi / o.Grid;
+            double alpha = (double)gi / Math.Max(1, o.Grid);
             var s = Scales(st, alpha, tie);
             double err = 0;
-            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st, clipSearch: false);
+            foreach (var (values, m) in mats) err += ScaledError(values, m, typeOf(m), s, st);
             if (gi == 0) rtn = err;
             if (err < best)
             {
@@ -169,14 +234,14 @@ public static class Awq
         return bestS;
     }
 
-    /// <summary>Σ_rows Δ·XtX·Δᵀ for Δ = Q(W·diag(s))·diag(1/s) − W.</summary>
-    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st, bool clipSearch)
+    /// <summary>Σ_rows Δ·XtX·Δᵀ for Δ = Q(W·diag(s))·diag(1/s) − W, Q plain round to nearest (the α search's objective).</summary>
+    public static double ScaledError(float[] values, WeightMatrix m, string type, float[] s, InputStats st)
     {
         if (type == "f32") return 0;
         int rows = m.Rows, cols = m.Cols;
         var scaled = new float[values.Length];
         for (int i = 0; i < values.Length; i++) scaled[i] = values[i] * s[i % cols];
-        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type, clipSearch ? ScaledImportance(st, s) : default);
+        var qm = MatrixQuantizers.RoundToNearest(m.Name, rows, cols, scaled, type);
         var row = new float[cols];
         var delta = new double[cols];
         double e = 0;
@@ -205,12 +270,94 @@ public static class Awq
         return e;
     }
 
-    /// <summary>Σx²/s² per column: the importance of the scaled matrix's input x/s.</summary>
-    public static float[] ScaledImportance(InputStats st, float[] s)
+    /// <summary>
+    /// AWQ's clipping of one scaled matrix Ws = W·diag(s) (row-major <paramref name="scaledValues"/>) whose input is x/s:
+    /// each group's grid is chosen among the ranges [lo·min, hi·max] (lo, hi ∈ <see cref="MatrixQuantizer.ClipGrid"/>;
+    /// (1, 1) is no clipping) to minimise the matrix's output error on the calibration inputs,
+    /// E = Σ_rows δ·A·δᵀ with δ = Q(Ws) − Ws and A = diag(1/s)·(Σ x·xᵀ / N)·diag(1/s), the second moment of x/s —
+    /// the same quantity as the α search's objective, not a per-weight proxy. The groups of a row interact through the
+    /// off-diagonal blocks of A, so the search is exact coordinate descent: with the row's other groups held at their
+    /// current grids, a candidate changing group g's error by d = δ_g' − δ_g changes E by 2·dᵀ·(A·δ)_g + dᵀ·A_gg·d, and it
+    /// is taken only if that is negative. Starting from plain rounding (every group unclipped), E never increases, so the
+    /// result is never worse than no clipping on the calibration objective. <paramref name="sweeps"/> passes over the groups.
+    /// With s = null the matrix is unscaled (s = 1). Rows are independent and run in parallel.
+    /// </summary>
+    public static WeightMatrix QuantizeClipped(string name, int rows, int cols, float[] scaledValues, string type, float[]? s, InputStats st, int sweeps = 2, int threads = 0)
     {
-        var imp = st.Importance();
-        for (int c = 0; c < imp.Length; c++) imp[c] /= s[c] * s[c];
-        return imp;
+        if (type == "f32") return F32Matrix.FromArray(name, rows, cols, scaledValues);
+        if (st.Cols != cols) throw new ArgumentException($"{name}: statistics of {st.Cols} columns for a matrix of {cols}");
+        double invN = 1.0 / Math.Max(1, st.Count);
+        var a = new double[(long)cols * cols];
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++)
+                a[(long)i * cols + j] = st.XtX[(long)i * cols + j] * invN / ((s?[i] ?? 1f) * (double)(s?[j] ?? 1f));
+        var q = MatrixQuantizers.Create(type, name, rows, cols);
+        q.PrepareTensor(scaledValues);
+        int g = q.GroupSize, groups = (cols + g - 1) / g;
+        var grid = MatrixQuantizer.ClipGrid;
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, r =>
+        {
+            var w = scaledValues.AsSpan(r * cols, cols);
+            var delta = new double[cols];
+            var y = new double[cols]; // A·δ
+            var d = new double[g];
+            var cand = new double[g];
+            var cur = new (float Lo, float Hi)[groups];
+            for (int gi = 0; gi < groups; gi++)
+            {
+                int c0 = gi * g, n = Math.Min(g, cols - c0);
+                q.InitGroupClipped(r, gi, w.Slice(c0, n), 1f, 1f);
+                cur[gi] = (1f, 1f);
+                for (int c = c0; c < c0 + n; c++) delta[c] = q.Quantize(r, c, w[c]) - (double)w[c];
+            }
+            if (!q.HasGroupParameters) return;
+            for (int i = 0; i < cols; i++) y[i] = System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan(i * cols, cols), delta);
+            for (int sweep = 0; sweep < sweeps; sweep++)
+                for (int gi = 0; gi < groups; gi++)
+                {
+                    int c0 = gi * g, n = Math.Min(g, cols - c0);
+                    var vals = w.Slice(c0, n);
+                    double bestGain = 0;
+                    var best = cur[gi];
+                    foreach (float lo in grid)
+                        foreach (float hi in grid)
+                        {
+                            if ((lo, hi) == cur[gi]) continue;
+                            q.InitGroupClipped(r, gi, vals, lo, hi);
+                            for (int k = 0; k < n; k++) d[k] = q.Quantize(r, c0 + k, vals[k]) - (double)vals[k] - delta[c0 + k];
+                            double change = ChangeOfError(d.AsSpan(0, n), y.AsSpan(c0, n), a, cols, c0);
+                            if (change < bestGain)
+                            {
+                                bestGain = change;
+                                best = (lo, hi);
+                            }
+                        }
+                    // Leave the group on the chosen grid (the candidates overwrote it) and update δ and y = A·δ.
+                    q.InitGroupClipped(r, gi, vals, best.Lo, best.Hi);
+                    for (int k = 0; k < n; k++)
+                    {
+                        double nd = q.Quantize(r, c0 + k, vals[k]) - (double)vals[k];
+                        cand[k] = nd - delta[c0 + k];
+                        delta[c0 + k] = nd;
+                    }
+                    if (best == cur[gi]) continue;
+                    cur[gi] = best;
+                    for (int i = 0; i < cols; i++) y[i] += System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan(i * cols + c0, n), cand.AsSpan(0, n));
+                }
+        });
+        return q.Build();
+    }
+
+    /// <summary>2·dᵀ·y_g + dᵀ·A_gg·d: the change of δ·A·δᵀ when the group at columns c0.. changes its error by d (y = A·δ before).</summary>
+    private static double ChangeOfError(ReadOnlySpan<double> d, ReadOnlySpan<double> yg, double[] a, int cols, int c0)
+    {
+        double e = 2 * System.Numerics.Tensors.TensorPrimitives.Dot(d, yg);
+        for (int k = 0; k < d.Length; k++)
+        {
+            if (d[k] == 0) continue;
+            e += d[k] * System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan((c0 + k) * cols + c0, d.Length), d);
+        }
+        return e;
     }
 
     /// <summary>δᵀ·A·δ for a row-major n×n A.</summary>

@@ -116,25 +116,55 @@ public static class Calibrator
     {
         foreach (var win in windows)
             if (win.Length > w.Config.SeqLen) throw new QuantSharpException($"calibration window of {win.Length} tokens exceeds the model's seq_len {w.Config.SeqLen}");
-        // WeightMatrix keeps reference equality, so the dictionaries key on the matrix objects themselves.
         // Matrices reading the same vector: the first records, the others point at its statistics.
         var groups = new List<WeightMatrix[]>();
         foreach (var l in w.Layers) groups.AddRange([[l.Wq, l.Wk, l.Wv], [l.Wo], [l.W1, l.W3], [l.W2]]);
         groups.Add([w.Classifier]);
+        return Collect(groups, windows, threads, observer =>
+        {
+            var dec = new LlamaDecoder(w, 1) { InputObserver = observer };
+            return toks =>
+            {
+                var st = dec.NewState();
+                for (int pos = 0; pos < toks.Length; pos++) dec.Forward(st, toks[pos], pos);
+            };
+        });
+    }
 
+    /// <summary>GPT-2: the inputs of c_attn (q, k, v in one matrix), attn c_proj, mlp c_fc, mlp c_proj and the head.</summary>
+    public static CalibrationData Collect(Gpt2.Gpt2Weights w, IReadOnlyList<int[]> windows, int threads = 0)
+    {
+        foreach (var win in windows)
+            if (win.Length > w.Config.SeqLen) throw new QuantSharpException($"calibration window of {win.Length} tokens exceeds the model's n_positions {w.Config.SeqLen}");
+        var groups = new List<WeightMatrix[]>();
+        foreach (var l in w.Layers) groups.AddRange([[l.Wqkv], [l.Wo], [l.Wfc], [l.Wproj]]);
+        groups.Add([w.Head]);
+        return Collect(groups, windows, threads, observer =>
+        {
+            var dec = new Gpt2.Gpt2Decoder(w, 1) { InputObserver = observer };
+            return toks =>
+            {
+                var session = dec.NewSession();
+                for (int pos = 0; pos < toks.Length; pos++) session.Forward(toks[pos], pos);
+            };
+        });
+    }
+
+    /// <summary>
+    /// Runs every window through a decoder made by <paramref name="decoder"/> (given the observer to install; returns the
+    /// function that runs one window) and accumulates each group's input statistics.
+    /// </summary>
+    private static CalibrationData Collect(List<WeightMatrix[]> groups, IReadOnlyList<int[]> windows, int threads, Func<MatrixInputObserver, Action<int[]>> decoder)
+    {
+        // WeightMatrix keeps reference equality, so the dictionaries key on the matrix objects themselves.
         Dictionary<WeightMatrix, InputStats> NewSet() => groups.ToDictionary(g => g[0], g => new InputStats(g[0].Cols));
         var parts = new Dictionary<WeightMatrix, InputStats>[Chunks];
         Parallel.For(0, Chunks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, p =>
         {
             var set = NewSet();
-            var dec = new LlamaDecoder(w, 1) { InputObserver = (m, x) => { if (set.TryGetValue(m, out var st)) st.Add(x); } };
+            var run = decoder((m, x) => { if (set.TryGetValue(m, out var st)) st.Add(x); });
             int w0 = windows.Count * p / Chunks, w1 = windows.Count * (p + 1) / Chunks;
-            for (int wi = w0; wi < w1; wi++)
-            {
-                var st = dec.NewState();
-                var toks = windows[wi];
-                for (int pos = 0; pos < toks.Length; pos++) dec.Forward(st, toks[pos], pos);
-            }
+            for (int wi = w0; wi < w1; wi++) run(windows[wi]);
             parts[p] = set;
         });
         var merged = parts[0];
@@ -143,7 +173,7 @@ public static class Calibrator
         long tokens = windows.Sum(x => (long)x.Length);
         foreach (var g in groups)
             if (merged[g[0]].Count != tokens)
-                throw new InvalidOperationException($"calibration saw {merged[g[0]].Count} inputs of {g[0].Name} for {tokens} tokens: every product path of LlamaDecoder must call InputObserver");
+                throw new InvalidOperationException($"calibration saw {merged[g[0]].Count} inputs of {g[0].Name} for {tokens} tokens: every product path of the decoder must call InputObserver");
         var all = new Dictionary<WeightMatrix, InputStats>();
         foreach (var g in groups)
             foreach (var m in g) all[m] = merged[g[0]];

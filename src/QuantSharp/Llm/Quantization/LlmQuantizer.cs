@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using QuantSharp.Llm.Gpt2;
 
 namespace QuantSharp.Llm.Quantization;
 
@@ -57,15 +58,17 @@ public sealed record QuantizedTensor(string Name, int Rows, int Cols, string Typ
 
 public sealed record LlmQuantizeResult(LlamaWeights Weights, IReadOnlyList<QuantizedTensor> Tensors, IReadOnlyList<AwqSite> AwqSites);
 
+public sealed record Gpt2QuantizeResult(Gpt2Weights Weights, IReadOnlyList<QuantizedTensor> Tensors, IReadOnlyList<AwqSite> AwqSites);
+
 /// <summary>Quantizes every matrix of a Llama model with one method, resolving per-tensor types from the keep rules.</summary>
 public static class LlmQuantizer
 {
     /// <summary>
     /// Applied after the user's rules: the token embedding and the output head stay at 8 bits (q8_0): they are a large
     /// share of a small model's weights, the embedding is a lookup (no calibration Hessian), and errors in the head hit
-    /// every logit. Override with e.g. --keep token_embd=int4-g32.
+    /// every logit. GPT-2's position embedding is a lookup too. Override with e.g. --keep token_embd=int4-g32.
     /// </summary>
-    public static IReadOnlyList<KeepRule> DefaultKeep { get; } = [new("token_embd", "q8_0"), new("output", "q8_0")];
+    public static IReadOnlyList<KeepRule> DefaultKeep { get; } = [new("token_embd", "q8_0"), new("position_embd", "q8_0"), new("output", "q8_0")];
 
     /// <summary>llama.cpp's tensor names of the model's matrices, in file order (output only when separate).</summary>
     public static IReadOnlyList<(string Name, WeightMatrix Matrix)> Names(LlamaWeights w)
@@ -92,43 +95,83 @@ public static class LlmQuantizer
     }
 
     /// <summary>
-    /// AWQ's final rounding of a scaled matrix: the importance-weighted range search (clipping) and plain rounding are
-    /// both tried, and the one with the smaller output error on the calibration inputs, Σ_rows Δ·XtX·Δᵀ with
-    /// Δ = Q(W·diag(s))·diag(1/s) − W, is kept (the diagonal importance ignores cross-channel correlations, so clipping
-    /// can lose on the full objective).
-    /// </summary>
-    private static WeightMatrix AwqClipped(WeightMatrix scaled, float[] values, string type, InputStats stats, float[]? s)
-    {
-        s ??= Enumerable.Repeat(1f, scaled.Cols).ToArray();
-        var clipped = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type, Awq.ScaledImportance(stats, s));
-        var plain = MatrixQuantizers.RoundToNearest(scaled.Name, scaled.Rows, scaled.Cols, values, type);
-        return Awq.UnscaledError(clipped, values, s, stats) <= Awq.UnscaledError(plain, values, s, stats) ? clipped : plain;
-    }
-
-    /// <summary>
     /// Quantizes <paramref name="fp32"/>. GPTQ, AWQ and imatrix need <paramref name="calib"/> (statistics of the FP32
-    /// model, <see cref="Calibrator.Collect"/>); a matrix without statistics (the token embedding when the classifier
-    /// is separate) falls back to round to nearest. RMSNorm vectors stay FP32 (AWQ rescales them).
+    /// model, <see cref="Calibrator.Collect(LlamaWeights, IReadOnlyList{int[]}, int)"/>); a matrix without statistics
+    /// (the token embedding when the classifier is separate) falls back to round to nearest. RMSNorm vectors stay FP32
+    /// (AWQ rescales them).
     /// </summary>
     public static LlmQuantizeResult Quantize(LlamaWeights fp32, LlmQuantizeOptions o, CalibrationData? calib)
     {
-        if (!MatrixQuantizers.Types.Contains(o.Type)) throw new QuantSharpException($"unknown weight type '{o.Type}' (known: {string.Join(", ", MatrixQuantizers.Types)})");
-        if (o.Method != QuantMethod.Rtn && calib is null) throw new QuantSharpException($"method {o.Method.ToString().ToLowerInvariant()} needs calibration text (--calib FILE)");
+        Check(o, calib);
         var names = Names(fp32);
         var typeOf = names.ToDictionary(n => n.Matrix, n => TypeFor(n.Name, o));
         var source = fp32;
         IReadOnlyList<AwqSite> sites = [];
         IReadOnlyDictionary<WeightMatrix, float[]> awqScales = new Dictionary<WeightMatrix, float[]>();
-        if (o.Method == QuantMethod.Awq)
+        if (o.Method == QuantMethod.Awq) (source, sites, awqScales) = Awq.ApplyWithScales(fp32, calib!, m => typeOf[m], o.Awq);
+        var (result, report) = QuantizeAll(names, Names(source), typeOf, awqScales, o, calib);
+        var layers = source.Layers.Select(l => l with
         {
-            (source, sites, awqScales) = Awq.ApplyWithScales(fp32, calib!, m => typeOf[m], o.Awq);
+            Wq = result[l.Wq], Wk = result[l.Wk], Wv = result[l.Wv], Wo = result[l.Wo], W1 = result[l.W1], W2 = result[l.W2], W3 = result[l.W3],
+        }).ToArray();
+        var emb = result[source.TokenEmbedding];
+        var cls = ReferenceEquals(source.Classifier, source.TokenEmbedding) ? emb : result[source.Classifier];
+        return new LlmQuantizeResult(source with { TokenEmbedding = emb, Layers = layers, Classifier = cls }, report, sites);
+    }
+
+    /// <summary>llama.cpp's GPT-2 tensor names of the model's matrices (output only when the head is not tied to wte).</summary>
+    public static IReadOnlyList<(string Name, WeightMatrix Matrix)> Names(Gpt2Weights w)
+    {
+        var list = new List<(string, WeightMatrix)> { ("token_embd", w.TokenEmbedding), ("position_embd", w.PositionEmbedding) };
+        for (int i = 0; i < w.Layers.Count; i++)
+        {
+            var l = w.Layers[i];
+            list.AddRange([($"blk.{i}.attn_qkv", l.Wqkv), ($"blk.{i}.attn_output", l.Wo), ($"blk.{i}.ffn_up", l.Wfc), ($"blk.{i}.ffn_down", l.Wproj)]);
         }
-        var srcNames = Names(source);
+        if (!w.TiedHead) list.Add(("output", w.Head));
+        return list;
+    }
+
+    /// <summary>
+    /// Quantizes a GPT-2 model with the same methods and rules (<see cref="Calibrator.Collect(Gpt2Weights, IReadOnlyList{int[]}, int)"/>
+    /// for calibration; AWQ's folds: <see cref="Awq.ApplyWithScales(Gpt2Weights, CalibrationData, Func{WeightMatrix, string}, AwqOptions?)"/>).
+    /// LayerNorm vectors and biases stay FP32.
+    /// </summary>
+    public static Gpt2QuantizeResult Quantize(Gpt2Weights fp32, LlmQuantizeOptions o, CalibrationData? calib)
+    {
+        Check(o, calib);
+        var names = Names(fp32);
+        var typeOf = names.ToDictionary(n => n.Matrix, n => TypeFor(n.Name, o));
+        var source = fp32;
+        IReadOnlyList<AwqSite> sites = [];
+        IReadOnlyDictionary<WeightMatrix, float[]> awqScales = new Dictionary<WeightMatrix, float[]>();
+        if (o.Method == QuantMethod.Awq) (source, sites, awqScales) = Awq.ApplyWithScales(fp32, calib!, m => typeOf[m], o.Awq);
+        var (result, report) = QuantizeAll(names, Names(source), typeOf, awqScales, o, calib);
+        var layers = source.Layers.Select(l => l with { Wqkv = result[l.Wqkv], Wo = result[l.Wo], Wfc = result[l.Wfc], Wproj = result[l.Wproj] }).ToArray();
+        var wte = result[source.TokenEmbedding];
+        var head = source.TiedHead ? wte : result[source.Head];
+        return new Gpt2QuantizeResult(source with { TokenEmbedding = wte, PositionEmbedding = result[source.PositionEmbedding], Layers = layers, Head = head }, report, sites);
+    }
+
+    private static void Check(LlmQuantizeOptions o, CalibrationData? calib)
+    {
+        if (!MatrixQuantizers.Types.Contains(o.Type)) throw new QuantSharpException($"unknown weight type '{o.Type}' (known: {string.Join(", ", MatrixQuantizers.Types)})");
+        if (o.Method != QuantMethod.Rtn && calib is null) throw new QuantSharpException($"method {o.Method.ToString().ToLowerInvariant()} needs calibration text (--calib FILE)");
+    }
+
+    /// <summary>
+    /// Quantizes every matrix of <paramref name="source"/> (the FP32 model, or AWQ's scaled copy: same order as
+    /// <paramref name="names"/>, whose matrices key the types, statistics and AWQ scales).
+    /// </summary>
+    private static (Dictionary<WeightMatrix, WeightMatrix> Result, List<QuantizedTensor> Report) QuantizeAll(
+        IReadOnlyList<(string Name, WeightMatrix Matrix)> names, IReadOnlyList<(string Name, WeightMatrix Matrix)> source,
+        Dictionary<WeightMatrix, string> typeOf, IReadOnlyDictionary<WeightMatrix, float[]> awqScales, LlmQuantizeOptions o, CalibrationData? calib)
+    {
         var result = new Dictionary<WeightMatrix, WeightMatrix>();
         var report = new List<QuantizedTensor>();
-        for (int i = 0; i < srcNames.Count; i++)
+        for (int i = 0; i < source.Count; i++)
         {
-            var (name, m) = srcNames[i];
+            var (name, m) = source[i];
             var original = names[i].Matrix;
             string type = typeOf[original];
             var stats = calib?.For(original);
@@ -138,37 +181,35 @@ public static class LlmQuantizer
                 (_, _) when type == "f32" => m,
                 (QuantMethod.Gptq, not null) => Gptq.Quantize(m.Name, m.Rows, m.Cols, values, type, stats.Hessian(), o.Gptq, o.Threads),
                 (QuantMethod.Imatrix, not null) => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type, stats.Importance()),
-                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => AwqClipped(m, values, type, stats, awqScales.TryGetValue(original, out var s) ? s : null),
+                (QuantMethod.Awq, not null) when o.Awq.ClipSearch => Awq.QuantizeClipped(m.Name, m.Rows, m.Cols, values, type, awqScales.GetValueOrDefault(original), stats, threads: o.Threads),
                 _ => MatrixQuantizers.RoundToNearest(m.Name, m.Rows, m.Cols, values, type),
             };
             result[m] = q;
             double? rel = null;
             if (stats is not null)
             {
-                // Output error relative to the output energy, both on the calibration inputs; for AWQ the reference is
-                // the scaled FP32 matrix with its own (scaled) inputs, which is the same layer output.
-                var st = o.Method == QuantMethod.Awq ? null : stats;
-                if (st is not null)
+                // Output error relative to the output energy, both on the calibration inputs x. For AWQ the matrix is
+                // W·diag(s) and its input x/s, so both are measured on (Q − W·diag(s))·diag(1/s) and W: the same layer output.
+                var s = awqScales.GetValueOrDefault(original);
+                var qv = MatrixQuantizers.Values(q);
+                var d = new double[m.Cols];
+                var row = new double[m.Cols];
+                double e = 0, norm = 0;
+                for (int r = 0; r < m.Rows; r++)
                 {
-                    double e = Awq.OutputError(m, q, st);
-                    double norm = 0;
-                    var row = new double[m.Cols];
-                    for (int r = 0; r < m.Rows; r++)
+                    for (int c = 0; c < m.Cols; c++)
                     {
-                        for (int c = 0; c < m.Cols; c++) row[c] = values[r * m.Cols + c];
-                        norm += Awq.QuadraticForm(row, st.XtX, m.Cols);
+                        double sc = s?[c] ?? 1f;
+                        row[c] = values[r * m.Cols + c] / sc;
+                        d[c] = (qv[r * m.Cols + c] - values[r * m.Cols + c]) / sc;
                     }
-                    rel = norm > 0 ? e * st.Count / norm : 0;
+                    e += Awq.QuadraticForm(d, stats.XtX, m.Cols);
+                    norm += Awq.QuadraticForm(row, stats.XtX, m.Cols);
                 }
+                rel = norm > 0 ? e / norm : 0;
             }
             report.Add(new QuantizedTensor(name, m.Rows, m.Cols, q.TypeName, q.Bytes, rel));
         }
-        var layers = source.Layers.Select(l => l with
-        {
-            Wq = result[l.Wq], Wk = result[l.Wk], Wv = result[l.Wv], Wo = result[l.Wo], W1 = result[l.W1], W2 = result[l.W2], W3 = result[l.W3],
-        }).ToArray();
-        var emb = result[source.TokenEmbedding];
-        var cls = ReferenceEquals(source.Classifier, source.TokenEmbedding) ? emb : result[source.Classifier];
-        return new LlmQuantizeResult(source with { TokenEmbedding = emb, Layers = layers, Classifier = cls }, report, sites);
+        return (result, report);
     }
 }

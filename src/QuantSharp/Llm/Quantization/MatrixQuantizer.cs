@@ -40,6 +40,16 @@ public abstract class MatrixQuantizer
     /// </summary>
     public abstract void InitGroup(int row, int group, ReadOnlySpan<float> values, ReadOnlySpan<float> importance);
 
+    /// <summary>
+    /// Chooses the parameters of a group from its values clipped to [lo·min(0, min v), hi·max(0, max v)] with the
+    /// format's plain rule (lo = hi = 1 gives exactly <see cref="InitGroup"/>'s plain grid); the weights themselves are
+    /// still rounded unclipped on that grid by <see cref="Quantize"/>. The candidates of a range search scored by the caller.
+    /// </summary>
+    public abstract void InitGroupClipped(int row, int group, ReadOnlySpan<float> values, float lo, float hi);
+
+    /// <summary>Whether groups have parameters of their own (false for per-tensor formats: no range to search per group).</summary>
+    public virtual bool HasGroupParameters => true;
+
     /// <summary>Rounds weight (row, col) to its group's grid, stores the code, returns the stored value.</summary>
     public abstract float Quantize(int row, int col, float value);
 
@@ -89,8 +99,7 @@ public sealed class BlockQuantizer<TBlock, TCodec> : MatrixQuantizer
             foreach (float hi in ClipGrid)
             {
                 if (lo == 1f && hi == 1f) continue;
-                for (int i = 0; i < values.Length; i++) clipped[i] = Math.Clamp(values[i], lo * min, hi * max);
-                var cand = TBlock.Quantize(clipped);
+                var cand = Clipped(values, clipped, lo * min, hi * max);
                 double e = Error(cand, values, importance);
                 if (e < best)
                 {
@@ -98,6 +107,25 @@ public sealed class BlockQuantizer<TBlock, TCodec> : MatrixQuantizer
                     slot = cand;
                 }
             }
+    }
+
+    public override void InitGroupClipped(int row, int group, ReadOnlySpan<float> values, float lo, float hi)
+    {
+        float min = 0, max = 0;
+        foreach (float v in values)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        Span<float> clipped = stackalloc float[values.Length];
+        _blocks[row * _bpr + group] = lo == 1f && hi == 1f ? TBlock.Quantize(values) : Clipped(values, clipped, lo * min, hi * max);
+    }
+
+    /// <summary>The reference quantizer's block for the values clamped to [a, b].</summary>
+    private static TBlock Clipped(ReadOnlySpan<float> values, Span<float> buffer, float a, float b)
+    {
+        for (int i = 0; i < values.Length; i++) buffer[i] = Math.Clamp(values[i], a, b);
+        return TBlock.Quantize(buffer);
     }
 
     private static double Error(TBlock block, ReadOnlySpan<float> values, ReadOnlySpan<float> importance)
@@ -152,6 +180,18 @@ public sealed class Int8ChannelQuantizer(string name, int rows, int cols) : Matr
         _scale[row] = bestScale;
     }
 
+    /// <summary>Symmetric: the clipped range [lo·min, hi·max] has amax = max(−lo·min, hi·max).</summary>
+    public override void InitGroupClipped(int row, int group, ReadOnlySpan<float> values, float lo, float hi)
+    {
+        float min = 0, max = 0;
+        foreach (float v in values)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        _scale[row] = lo == 1f && hi == 1f ? Math.Max(-min, max) / 127f : Math.Max(-lo * min, hi * max) / 127f;
+    }
+
     private static int Round(float x, float s) => (int)Math.Clamp(MathF.Round(x * (s != 0 ? 1f / s : 0f), MidpointRounding.AwayFromZero), -127, 127);
 
     public override float Quantize(int row, int col, float value)
@@ -189,6 +229,10 @@ public sealed class U8TensorQuantizer(string name, int rows, int cols) : MatrixQ
     }
 
     public override void InitGroup(int row, int group, ReadOnlySpan<float> values, ReadOnlySpan<float> importance) { }
+
+    public override void InitGroupClipped(int row, int group, ReadOnlySpan<float> values, float lo, float hi) { }
+
+    public override bool HasGroupParameters => false;
 
     public override float Quantize(int row, int col, float value)
     {

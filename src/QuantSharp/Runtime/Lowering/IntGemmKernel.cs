@@ -85,15 +85,14 @@ public sealed class IntGemmKernel : OpKernel
         byte[]? first = second is null ? null : ctx.RentScratch<byte>(rows * n);
         if (first is not null) yBuf = first;
         var data = a.Data;
-        // One GEMM call over all rows (the driver splits output tiles over the threads), then requantization by rows.
-        var acc = ctx.RentScratch<int>(rows * n);
+        // One GEMM call over all rows (the driver splits output tiles over the threads and requantizes each tile
+        // into y while it is in cache), then the optional second stage by rows.
         try
         {
-            _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, acc.AsSpan(0, rows * n), n, ctx.Threads);
+            _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, new RowOutputSink(_out, yBuf, n), ctx.Threads);
+            if (second is null) return;
             ctx.ParallelFor(rows, 16, (lo, hi) =>
             {
-                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan(r * n, n));
-                if (second is null) return;
                 // Second stage: codes through the per-channel table (s8 first codes index by byte ^ 0x80).
                 var dst = IntOps.Bytes(y);
                 int flip = firstSigned ? 0x80 : 0;
@@ -109,7 +108,6 @@ public sealed class IntGemmKernel : OpKernel
         finally
         {
             if (first is not null) ctx.ReturnScratch(first);
-            ctx.ReturnScratch(acc);
         }
     }
 }
