@@ -6,7 +6,7 @@ public static class Program
 {
     /// <summary>Benchmark classes of the committed suite (bench/README.md).</summary>
     private static readonly Type[] Suite =
-        [typeof(Int8GemmBenchmarks), typeof(SgemmShapeBenchmarks), typeof(AmxGemmBenchmarks), typeof(ModelLatencyBenchmarks)];
+        [typeof(Int8GemmBenchmarks), typeof(SgemmShapeBenchmarks), typeof(AmxGemmBenchmarks), typeof(ModelLatencyBenchmarks), typeof(JitShapeBenchmarks)];
 
     public static void Main(string[] args)
     {
@@ -38,6 +38,16 @@ public static class Program
         if (args.Length >= 1 && args[0] == "jit-quick")
         {
             JitGemmQuick.Run();
+            return;
+        }
+        if (args.Length >= 1 && args[0] == "jit-shapes")
+        {
+            JitShapesQuick.Run(args[1..]);
+            return;
+        }
+        if (args.Length >= 1 && args[0] == "jit-epilogue")
+        {
+            JitEpilogueQuick.Run(args[1..]);
             return;
         }
         if (args.Length >= 1 && args[0] == "gemm-json")

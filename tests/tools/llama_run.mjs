@@ -47,10 +47,12 @@ try {
   const tokenize = {};
   for (const s of (process.env.LLAMA_RUN_TEXT ?? "").split("\u0001").filter(x => x.length > 0))
     tokenize[s] = Array.from(model.tokenize(s, false));
-  console.log(JSON.stringify({
+  const json = JSON.stringify({
     llama_cpp: llama.llamaCppRelease, build: llama.buildType, vocab: logits[0].length, logits, greedy, tokenize,
-  }));
-  process.exit(0);
+  });
+  // Exit only once the output is flushed: writes to a pipe are asynchronous, and process.exit() right after
+  // console.log cuts the output at the pipe's 64 KiB buffer.
+  process.stdout.write(json + "\n", () => process.exit(0));
 } catch (e) {
   console.error(`llama_run: ${e.message}`);
   process.exit(1);

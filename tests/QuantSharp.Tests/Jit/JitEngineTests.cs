@@ -62,6 +62,47 @@ public class JitEngineTests
         }
     }
 
+    [JitBackendFact(JitBackend.Avx512Vnni)]
+    public void EveryTilePlanAndPrefetchSettingMatchesReference()
+    {
+        // Row- and column-major tile orders, small tiles (many row and column tiles, ragged last ones), and the VNNI
+        // variants with the software prefetch forced on (threshold 0: also for the last group, where it falls back to
+        // the current block) or off: each gives the reference's exact product, with 1 and 2 threads.
+        var kernels = new IInt8GemmKernel[] { new GeneratedInt8Kernel(null, prefetchMinBytes: 0), new GeneratedInt8Kernel(null, prefetchMinBytes: long.MaxValue) };
+        Int8GemmTiling[] plans = [Int8GemmTiling.RowMajor, new(96, 8, true), new(7, 1, true), new(13, 3, false), new(12, 5, true)];
+        var rnd = new Random(31);
+        int t = 0;
+        foreach (var (m, n, k) in new[] { (1, 300, 129), (13, 1000, 5), (97, 520, 33), (200, 300, 70), (31, 65, 257), (6, 64, 64) })
+        {
+            bool signedA = (t++ & 1) != 0;
+            int za = signedA ? -3 : 200;
+            int[] zb = Enumerable.Range(0, n).Select(_ => rnd.Next(-128, 128)).ToArray();
+            var a = Int8GemmCheck.Bytes(rnd, m * k, signedA);
+            var b = (sbyte[])(Array)Int8GemmCheck.Bytes(rnd, k * n, true);
+            var packed = PackedInt8Weights.Pack(k, n, b, n, false, zb);
+            var expected = new int[m * n];
+            if (signedA) Int8GemmReference.Gemm<sbyte>(m, n, k, (sbyte[])(Array)a, k, za, b, n, false, zb, expected, n);
+            else Int8GemmReference.Gemm<byte>(m, n, k, a, k, za, b, n, false, zb, expected, n);
+            foreach (var kernel in kernels)
+                foreach (var plan in plans)
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        var actual = new int[m * n];
+                        if (signedA) Int8Gemm.Multiply(m, (ReadOnlySpan<sbyte>)(sbyte[])(Array)a, k, za, packed, actual, n, threads, kernel, plan);
+                        else Int8Gemm.Multiply(m, (ReadOnlySpan<byte>)a, k, za, packed, actual, n, threads, kernel, plan);
+                        Assert.Equal(expected, actual);
+                    }
+        }
+    }
+
+    [Fact]
+    public void DefaultTilePlanReReadsTheSmallerOperand()
+    {
+        var big = PackedInt8Weights.Pack(4096, 256, new sbyte[4096 * 256], 256, false);
+        Assert.True(Int8GemmTiling.For(96, big).ColumnsOuter);
+        Assert.False(Int8GemmTiling.For(1024, big).ColumnsOuter);
+    }
+
     [JitBackendFact(JitBackend.Amx)]
     public void AmxEngineKernelMatchesReferenceOnHardware()
     {

@@ -94,6 +94,9 @@ public class X64AssemblerTests
             Add(a => a.Mov(m, g), $"mov QWORD PTR {MemText(m)},{Gp64[r]}");
             Add(a => a.Add(g, m), $"add {Gp64[r]},QWORD PTR {MemText(m)}");
             Add(a => a.Lea(g, m), $"lea {Gp64[r]},{MemText(m)}");
+            Add(a => a.Prefetcht0(m), $"prefetcht0 BYTE PTR {MemText(m)}");
+            Add(a => a.Prefetcht1(m), $"prefetcht1 BYTE PTR {MemText(m)}");
+            Add(a => a.Prefetcht2(m), $"prefetcht2 BYTE PTR {MemText(m)}");
             Add(a => a.Ldtilecfg(m), $"ldtilecfg {MemText(m)}");
             Add(a => a.Sttilecfg(m), $"sttilecfg {MemText(m)}");
             int z = (r * 7 + regCycle) % 32, v = (r * 3 + 5) % 32;
@@ -218,19 +221,23 @@ public class X64AssemblerTests
             Assert.Equal(4 * rows, text.Count(l => l.StartsWith("vpdpbusd ")));
             Assert.Equal(rows, text.Count(l => l.StartsWith("vpbroadcastd ")));
         }
-        for (int rows = 1; rows <= EngineKernelEmitter.MaxRows; rows++)
-            for (int blocks = 1; blocks <= EngineKernelEmitter.MaxBlocks; blocks++)
-            {
-                var text = Disassemble(EngineKernelEmitter.Emit(rows, blocks));
-                Assert.DoesNotContain(text, l => l.Contains("(bad)"));
-                Assert.Equal("ret", text[^1]);
-                Assert.Equal(rows * blocks, text.Count(l => l.StartsWith("vpdpbusd ")));
-                // One masked store per row (the last block), the others unmasked.
-                // Stores: the memory operand comes first (vmovdqu32 ZMMWORD PTR [..]{k1},zmmN).
-                var stores = text.Where(l => l.StartsWith("vmovdqu32 ") && l.IndexOf('[') is >= 0 and var m && m < l.IndexOf(",zmm")).ToList();
-                Assert.Equal(rows * blocks, stores.Count);
-                Assert.Equal(rows, stores.Count(l => l.Contains("{k1}")));
-            }
+        foreach (bool prefetch in new[] { false, true })
+            for (int rows = 1; rows <= EngineKernelEmitter.MaxRows; rows++)
+                for (int blocks = 1; blocks <= EngineKernelEmitter.MaxBlocks; blocks++)
+                {
+                    var text = Disassemble(EngineKernelEmitter.Emit(rows, blocks, prefetch));
+                    Assert.DoesNotContain(text, l => l.Contains("(bad)"));
+                    // Prefetching variants: PrefetchLines prefetcht1 per k group from rax, and the pointer written back.
+                    Assert.Equal(prefetch ? EngineKernelEmitter.PrefetchLines : 0, text.Count(l => l.StartsWith("prefetcht1 BYTE PTR [rax")));
+                    Assert.Equal(prefetch, text.Contains("mov QWORD PTR [rdi+0x68],rax"));
+                    Assert.Equal("ret", text[^1]);
+                    Assert.Equal(rows * blocks, text.Count(l => l.StartsWith("vpdpbusd ")));
+                    // One masked store per row (the last block), the others unmasked.
+                    // Stores: the memory operand comes first (vmovdqu32 ZMMWORD PTR [..]{k1},zmmN).
+                    var stores = text.Where(l => l.StartsWith("vmovdqu32 ") && l.IndexOf('[') is >= 0 and var m && m < l.IndexOf(",zmm")).ToList();
+                    Assert.Equal(rows * blocks, stores.Count);
+                    Assert.Equal(rows, stores.Count(l => l.Contains("{k1}")));
+                }
         var amx = Disassemble(EngineKernelEmitter.EmitAmx());
         Assert.DoesNotContain(amx, l => l.Contains("(bad)"));
         Assert.Equal(4, amx.Count(l => l.StartsWith("tdpbusd ")));

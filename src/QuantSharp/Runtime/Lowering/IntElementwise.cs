@@ -148,6 +148,7 @@ public sealed class IntMulKernel : IntBinaryKernel
 public sealed class IntLutKernel : OpKernel
 {
     private readonly int[] _table = new int[256];
+    private byte[]? _bytes;
     private DataType _inType, _outType;
 
     public override void Initialize(KernelInitContext ctx)
@@ -231,15 +232,10 @@ public sealed class IntLutKernel : OpKernel
         int offset = -QuantMath.Range(_inType).Min;
         // Bytes in, bytes out: the table index is the byte xor 0x80 for s8 input (q + 128 for q in [−128, 127]).
         int flip = offset == 0 ? 0 : 0x80;
-        var table = _table;
+        var table = _bytes ??= _table.Select(v => (byte)v).ToArray();
         IntOps.Bytes(x);
         ctx.ParallelFor(y.Length, 65536, (lo, hi) =>
-        {
-            var s = IntOps.Bytes(x).Slice(lo, hi - lo);
-            var d = IntOps.Bytes(y).Slice(lo, hi - lo);
-            ref int t = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(table);
-            for (int i = 0; i < d.Length; i++) d[i] = (byte)System.Runtime.CompilerServices.Unsafe.Add(ref t, s[i] ^ flip);
-        });
+            Kernels.Simd.Int8Lut.Lookup(IntOps.Bytes(x).Slice(lo, hi - lo), (byte)flip, table, IntOps.Bytes(y).Slice(lo, hi - lo)));
     }
 }
 
@@ -286,19 +282,13 @@ public sealed class IntSoftmaxKernel : OpKernel
         {
             var xb = IntOps.Bytes(x);
             var yb = IntOps.Bytes(y);
-            for (int r = r0; r < r1; r++)
+            var scratch = ctx.RentScratch<float>(cols);
+            try
             {
-                var src = xb.Slice(r * cols, cols);
-                var dst = yb.Slice(r * cols, cols);
-                int m = 0;
-                for (int j = 0; j < cols; j++) m = Math.Max(m, src[j] ^ flip);
-                float sum = 0;
-                for (int j = 0; j < cols; j++) sum += exp[m - (src[j] ^ flip)];
-                float inv = 1f / (sum * ys);
-                // MathF.Round rounds half to even; the float product is the value the formula rounds.
-                for (int j = 0; j < cols; j++)
-                    dst[j] = (byte)Math.Clamp((int)MathF.Round(exp[m - (src[j] ^ flip)] * inv) + yz, lo, hi);
+                for (int r = r0; r < r1; r++)
+                    Kernels.Simd.Int8Softmax.Row(xb.Slice(r * cols, cols), (byte)flip, exp, ys, yz, lo, hi, yb.Slice(r * cols, cols), scratch);
             }
+            finally { ctx.ReturnScratch(scratch); }
         });
     }
 }

@@ -35,4 +35,27 @@ internal sealed class IntGemmWeights
         else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, c, ldc, threads, _kernel);
         else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
     }
+
+    /// <summary>The same product handed tile by tile to <paramref name="sink"/> (e.g. <see cref="RowOutputSink"/>,
+    /// which requantizes each tile while it is in cache) instead of being stored as int32.</summary>
+    public void Multiply<T>(int m, ReadOnlySpan<T> a, int lda, int aZero, IInt8GemmTileSink sink, int threads = 1) where T : unmanaged, IBinaryInteger<T>
+    {
+        if (typeof(T) == typeof(byte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, byte>(a), lda, aZero, _packed, sink, threads, _kernel);
+        else if (typeof(T) == typeof(sbyte)) Int8Gemm.Multiply(m, MemoryMarshal.Cast<T, sbyte>(a), lda, aZero, _packed, sink, threads, _kernel);
+        else throw new QuantSharpException($"int GEMM: activations must be uint8 or int8, got {typeof(T).Name}");
+    }
+}
+
+/// <summary>
+/// Tile sink of a lowered Gemm / MatMul: requantizes each finished int32 tile through the operator's
+/// <see cref="OutputStage"/> into the row-major output (row r, channel c at dst[r·N + c]). Per element this is the
+/// same function as requantizing whole rows afterwards, so the output does not depend on the tiling.
+/// </summary>
+internal sealed unsafe class RowOutputSink(OutputStage stage, Array dst, int n) : IInt8GemmTileSink
+{
+    public void Consume(int* tile, int ldt, int row0, int rows, int col0, int cols)
+    {
+        for (int i = 0; i < rows; i++)
+            stage.WriteRow(dst, (row0 + i) * n + col0, new Span<int>(tile + (long)i * ldt, cols), col0);
+    }
 }

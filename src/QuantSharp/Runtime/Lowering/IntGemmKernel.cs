@@ -10,16 +10,20 @@ namespace QuantSharp.Runtime.Lowering;
 /// w_zero_point, bias (float [N] or absent), y_scale, y_zero_point (absent: float output). Y[..., n] is the
 /// requantized Σ_k (a − z_a)(w[k, n] − z_w[n]). The weights are prepared once here. Optional inputs 9-11 (bias2
 /// float [N], y2_scale, y2_zero_point) describe a following DequantizeLinear → Add(bias2) → QuantizeLinear: each
-/// code of the first output becomes sat(round(((q − z_y)·s_y + bias2[n]) / s_y2) + z_y2) through a per-channel
-/// 256-entry table built with the runtime's own float formulas, so the pair of ops is reproduced exactly.
+/// code of the first output becomes sat(round(((q − z_y)·s_y + bias2[n]) / s_y2) + z_y2) (<see cref="SecondStageMap"/>:
+/// the runtime's own float formulas, vectorised, with a per-channel 256-entry table as the scalar reference), so the
+/// pair of ops is reproduced exactly.
 /// </summary>
 [OnnxOperator("Gemm", 1, Domain = IntegerLowering.Domain)]
 public sealed class IntGemmKernel : OpKernel
 {
+    /// <summary>Accumulators per requantization chunk: below this a thread hand-off costs more than the work.</summary>
+    private const int RequantChunk = 16384;
+
     private IntGemmWeights _w = null!;
     private int _aZero;
     private OutputStage _out = null!;
-    private byte[]? _second;
+    private SecondStageMap? _second;
     private DataType _secondType;
 
     public override void Initialize(KernelInitContext ctx)
@@ -38,8 +42,8 @@ public sealed class IntGemmKernel : OpKernel
         if (Node.Input(9) is not null) _second = SecondStage(ctx, n);
     }
 
-    /// <summary>Table [channel · 256 + first code index] of second-stage codes (as bytes; s8 two's complement).</summary>
-    private byte[] SecondStage(KernelInitContext ctx, int n)
+    /// <summary>The second stage: y2 = Q(DQ(y1) + bias2[n]) with the runtime's float formulas (table and vector forms).</summary>
+    private SecondStageMap SecondStage(KernelInitContext ctx, int n)
     {
         if (_out.OutputType is not (DataType.UInt8 or DataType.Int8)) throw new QuantSharpException("bias2 needs a quantized first output");
         var bias = QuantTensorOps.ToFloats(ctx.Constant(9) ?? throw new QuantSharpException("bias2 must be a constant"), "bias2");
@@ -49,17 +53,7 @@ public sealed class IntGemmKernel : OpKernel
         var z2T = ctx.Constant(11);
         int z2 = IntOps.ZeroPoint(z2T, "y2_zero_point");
         _secondType = IntOps.TypeOf(z2T);
-        var (qmin, qmax) = Quantization.Math.QuantMath.Range(_secondType);
-        int inMin = Quantization.Math.QuantMath.Range(_out.OutputType).Min;
-        var table = new byte[n * 256];
-        var v = new float[256];
-        for (int c = 0; c < n; c++)
-        {
-            // DequantizeLinear, then Add in float, then the QuantizeLinear kernel's own vector formula.
-            for (int i = 0; i < 256; i++) v[i] = (float)(inMin + i - z1) * s1 + bias[c];
-            Operators.Quantization.QuantizeLinearKernel.QuantizeToBytes(v, s2, z2, qmin, qmax, table.AsSpan(c * 256, 256));
-        }
-        return table;
+        return new SecondStageMap(_out.OutputType, s1, z1, bias, _secondType, s2, z2);
     }
 
     public override void Compute(KernelContext ctx)
@@ -80,35 +74,34 @@ public sealed class IntGemmKernel : OpKernel
         var y = ctx.Output(0, _second is null ? _out.OutputType : _secondType, [.. a.Shape[..^1], n]);
         var yBuf = y.Buffer;
         var second = _second;
-        bool firstSigned = _out.OutputType == DataType.Int8;
-        // First-stage codes as bytes (s8 as two's complement: WriteRow stores (byte)code, the same bytes).
-        byte[]? first = second is null ? null : ctx.RentScratch<byte>(rows * n);
-        if (first is not null) yBuf = first;
         var data = a.Data;
-        // One GEMM call over all rows (the driver splits output tiles over the threads), then requantization by rows.
+        if (second is null)
+        {
+            // One GEMM call over all rows: the driver splits output tiles over the threads and requantizes each tile
+            // into y while it is in cache.
+            _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, new RowOutputSink(_out, yBuf, n), ctx.Threads);
+            return;
+        }
+        // With a second stage: int32 accumulators, then by rows the first-stage codes (as ints, in place), the second
+        // stage on them, and the narrowing to bytes.
         var acc = ctx.RentScratch<int>(rows * n);
         try
         {
             _w.Multiply<T>(rows, data.AsSpan(0, rows * k), k, _aZero, acc.AsSpan(0, rows * n), n, ctx.Threads);
-            ctx.ParallelFor(rows, 16, (lo, hi) =>
+            ctx.ParallelFor(rows, Math.Max(16, RequantChunk / Math.Max(1, n)), (lo, hi) =>
             {
-                for (int r = lo; r < hi; r++) _out.WriteRow(yBuf, r * n, acc.AsSpan(r * n, n));
-                if (second is null) return;
-                // Second stage: codes through the per-channel table (s8 first codes index by byte ^ 0x80).
                 var dst = IntOps.Bytes(y);
-                int flip = firstSigned ? 0x80 : 0;
-                ref byte t = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(second);
                 for (int r = lo; r < hi; r++)
                 {
-                    var srow = first!.AsSpan(r * n, n);
-                    var drow = dst.Slice(r * n, n);
-                    for (int j = 0; j < srow.Length; j++) drow[j] = System.Runtime.CompilerServices.Unsafe.Add(ref t, (j << 8) + (srow[j] ^ flip));
+                    var row = acc.AsSpan(r * n, n);
+                    _out.Quantized!.ApplyRow(row, 0);
+                    second.ApplyRow(row);
+                    OutputStage.NarrowToBytes(row, dst.Slice(r * n, n));
                 }
             });
         }
         finally
         {
-            if (first is not null) ctx.ReturnScratch(first);
             ctx.ReturnScratch(acc);
         }
     }

@@ -150,7 +150,7 @@ internal sealed class OutputStage
     }
 
     /// <summary>dst[r] = (byte)acc[r] for requantized values (already inside [0, 255]), 32 at a time by two narrowing steps.</summary>
-    private static void NarrowToBytes(ReadOnlySpan<int> acc, Span<byte> dst)
+    internal static void NarrowToBytes(ReadOnlySpan<int> acc, Span<byte> dst)
     {
         int r = 0;
         if (Vector256.IsHardwareAccelerated)
@@ -163,18 +163,19 @@ internal sealed class OutputStage
         for (; r < acc.Length; r++) dst[r] = (byte)acc[r];
     }
 
-    /// <summary>Requantizes one row of accumulators (channel j = column j) and stores it at dst[dstStart + j].</summary>
-    public void WriteRow(Array dst, int dstStart, Span<int> acc)
+    /// <summary>Requantizes one row of accumulators (channel c0 + j = column j; c0 > 0 for a segment of a row, e.g. a
+    /// GEMM tile) and stores it at dst[dstStart + j].</summary>
+    public void WriteRow(Array dst, int dstStart, Span<int> acc, int c0 = 0)
     {
         if (Quantized is not null && dst is byte[] or sbyte[])
         {
             // One contiguous row: requantize in place, then narrow 32 at a time (truncation keeps s8 codes' bytes).
-            Quantized.ApplyRow(acc, 0);
+            Quantized.ApplyRow(acc, c0);
             var bytes = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
                 ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(dst), dst.Length);
             NarrowToBytes(acc, bytes.Slice(dstStart, acc.Length));
             return;
         }
-        WriteTransposed(dst, dstStart, 1, acc, 1, acc.Length, 0);
+        WriteTransposed(dst, dstStart, 1, acc, 1, acc.Length, c0);
     }
 }

@@ -14,7 +14,7 @@ namespace QuantSharp.Runtime.Lowering;
 /// is not quantized again computes its float output directly. DequantizeLinear nodes stay only where a float
 /// op still reads them; everything no longer read is removed. Edits go through <see cref="GraphRewriter"/>.
 /// </summary>
-public static class IntegerLowering
+public static partial class IntegerLowering
 {
     /// <summary>Operator domain of the integer operators.</summary>
     public const string Domain = "quantsharp.int";
@@ -42,7 +42,9 @@ public static class IntegerLowering
             {
                 "Conv" => LowerConvOrGemm(rw, n, isConv: true),
                 "Gemm" or "MatMul" => LowerConvOrGemm(rw, n, isConv: false),
-                "Add" or "Mul" => LowerBinary(rw, n),
+                "Add" or "Mul" => LowerBinary(rw, n) || LowerScalarConstantOp(rw, n),
+                "Sub" or "Div" => LowerScalarConstantOp(rw, n),
+                "LayerNormalization" => LowerLayerNorm(model, rw, n),
                 "Concat" => LowerConcat(rw, n),
                 "GlobalAveragePool" => LowerUnary(rw, n, "GlobalAveragePool", []),
                 _ when DataMovementOps.Contains(n.OpType) => LowerDataMovement(rw, n),
@@ -55,6 +57,8 @@ public static class IntegerLowering
         }
         if (lowered > 0)
         {
+            rw.RemoveUnused();
+            FoldConstantDequantize(model, rw);
             rw.RemoveUnused();
             model.SetOpset(Domain, 1);
             rw.SortTopologically();

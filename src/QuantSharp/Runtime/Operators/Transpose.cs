@@ -118,6 +118,16 @@ public sealed class TransposeKernel : MovementKernel
 
     private static void BatchedTranspose2D<T>(KernelContext? ctx, T[] src, T[] dst, int batch, int rows, int cols)
     {
+        if (typeof(T) == typeof(byte) || typeof(T) == typeof(sbyte))
+        {
+            // 8-bit codes (integer execution): the vectorised byte kernel, matrices split over threads.
+            Array sa = src, da = dst;
+            void Bytes(int b0, int b1) => Kernels.Simd.ByteTranspose.Transpose2D(AsBytes(sa).Slice(b0 * rows * cols, (b1 - b0) * rows * cols),
+                AsBytes(da).Slice(b0 * rows * cols, (b1 - b0) * rows * cols), b1 - b0, rows, cols);
+            if (ctx is null) Bytes(0, batch);
+            else ctx.ParallelFor(batch, Math.Max(1, 65536 / Math.Max(1, rows * cols)), Bytes);
+            return;
+        }
         int tilesR = (rows + Tile - 1) / Tile, tilesC = (cols + Tile - 1) / Tile;
         int work = batch * tilesR * tilesC;
         void Body(int start, int end)
@@ -140,6 +150,8 @@ public sealed class TransposeKernel : MovementKernel
         if (ctx is null) Body(0, work);
         else ctx.ParallelFor(work, 16, Body);
     }
+
+    private static Span<byte> AsBytes(Array a) => a is sbyte[] s ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(s.AsSpan()) : ((byte[])a).AsSpan();
 
     private static void General<T>(KernelContext? ctx, T[] src, int[] shape, int[] perm, T[] dst)
     {

@@ -7,7 +7,9 @@ namespace QuantSharp.Runtime.Kernels.Jit;
 /// Arguments of the engine micro-kernels (rdi points here, System V). Offsets are fixed in the code: A 0, Lda 8,
 /// B 16, BlockStride 24, C 32, Ldc 40 (bytes), KGroups 48, MBlocks 56, ARowStep 64 (bytes from one row block of A to
 /// the next), CRowStep 72 (the same for C), Mask 80 (16-bit store mask of the last 16-column block); AMX only:
-/// CHalfStep 88 (bytes of 16 rows of C), TileConfig 96 (address of the 64-byte tile configuration).
+/// CHalfStep 88 (bytes of 16 rows of C), TileConfig 96 (address of the 64-byte tile configuration); VNNI with
+/// prefetch: Prefetch 104 (next line to prefetch; the kernel advances it), PrefetchStep 112 (see
+/// <see cref="EngineKernelEmitter.Emit"/>).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct EngineKernelArgs
@@ -25,6 +27,8 @@ internal struct EngineKernelArgs
     public long Mask;
     public long CHalfStep;
     public nint TileConfig;
+    public nint Prefetch;
+    public long PrefetchStep;
 }
 
 /// <summary>
@@ -41,6 +45,10 @@ internal static class EngineKernelEmitter
     /// <summary>Column blocks (of 16 int32) per register block.</summary>
     public const int MaxBlocks = 4;
 
+    /// <summary>Lines prefetched per k group by the prefetching variants (two measured no better at M = 16 and 2–5 %
+    /// slower with B in cache).</summary>
+    public const int PrefetchLines = 1;
+
     /// <summary>
     /// Kernel for <paramref name="rows"/> rows × <paramref name="blocks"/> column blocks, looping over MBlocks row
     /// blocks (A and C advance by ARowStep / CRowStep). Per k group g: B vectors from B + c·BlockStride + 64g,
@@ -48,8 +56,12 @@ internal static class EngineKernelEmitter
     /// Rows 0–2 are addressed from rbx with index lda·{1,2}, rows 3–5 from r12 = rbx + 3·lda, because x86 scales
     /// stop at 8 and lda is a run-time value. The last block's store uses opmask k1 (Mask) so ragged N never writes
     /// past the output's last column.
+    /// With <paramref name="prefetch"/>, every k group also issues prefetcht1 [p] (p += 64 per line), where p starts each row
+    /// block at Prefetch and Prefetch += PrefetchStep after it (written back to the argument block): the driver points
+    /// it at the B bytes the next column group will read, so their DRAM fetch overlaps this group's arithmetic
+    /// instead of stalling the next group's first row block.
     /// </summary>
-    public static byte[] Emit(int rows, int blocks)
+    public static byte[] Emit(int rows, int blocks, bool prefetch = true)
     {
         if (rows is < 1 or > MaxRows) throw new QuantSharpException($"engine VNNI kernel: {rows} rows is outside 1–{MaxRows}");
         if (blocks is < 1 or > MaxBlocks) throw new QuantSharpException($"engine VNNI kernel: {blocks} blocks is outside 1–{MaxBlocks}");
@@ -77,6 +89,7 @@ internal static class EngineKernelEmitter
         if (rows > 3) a.Lea(Gp.R12, Mem.At(Gp.R8, Gp.R14, 1));
         a.Mov(Gp.Rsi, Gp.R10);
         a.Mov(Gp.Rbp, Mem.At(Gp.Rdi, 48));    // k groups
+        if (prefetch) a.Mov(Gp.Rax, Mem.At(Gp.Rdi, 104));
         a.Bind(lk);
         for (int c = 0; c < blocks; c++)
             a.Vmovdqu32(24 + c, c switch
@@ -102,9 +115,20 @@ internal static class EngineKernelEmitter
         }
         a.Add(Gp.Rbx, 4);
         if (rows > 3) a.Add(Gp.R12, 4);
+        if (prefetch)
+        {
+            for (int l = 0; l < PrefetchLines; l++) a.Prefetcht1(Mem.At(Gp.Rax, 64 * l));
+            a.Add(Gp.Rax, 64 * PrefetchLines);
+        }
         a.Add(Gp.Rsi, 64);
         a.Dec(Gp.Rbp);
         a.J(Cond.Ne, lk);
+        if (prefetch)
+        {
+            a.Mov(Gp.Rax, Mem.At(Gp.Rdi, 104));
+            a.Add(Gp.Rax, Mem.At(Gp.Rdi, 112));
+            a.Mov(Mem.At(Gp.Rdi, 104), Gp.Rax);
+        }
         a.Mov(Gp.Rsi, Gp.Rdx);
         for (int r = 0; r < rows; r++)
         {
@@ -223,11 +247,22 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
 
     private readonly AmxInvoker? _amxInvoker;
     private readonly Lazy<Code?> _code;
+    private readonly long _prefetchMinBytes;
 
-    /// <summary><paramref name="amxInvoker"/> non-null: a test instance whose AMX calls go to the invoker.</summary>
-    internal GeneratedInt8Kernel(AmxInvoker? amxInvoker)
+    /// <summary>
+    /// Packed B of at least this many bytes uses the VNNI variants with software prefetch of the next column group:
+    /// such a B does not stay in L2 and, in a model, comes from DRAM; a smaller one is served by the caches, where the
+    /// extra prefetch instruction per k group only costs (2–5 % measured at 1024³ and 16–64×1024×4096).
+    /// </summary>
+    public const long PrefetchMinBytes = 2L << 20;
+
+    /// <summary><paramref name="amxInvoker"/> non-null: a test instance whose AMX calls go to the invoker.
+    /// <paramref name="prefetchMinBytes"/>: size of packed B from which the prefetching variants run (0: always,
+    /// long.MaxValue: never, i.e. the session-2 kernel, for before/after benchmarks); results are the same.</summary>
+    internal GeneratedInt8Kernel(AmxInvoker? amxInvoker, long prefetchMinBytes = PrefetchMinBytes)
     {
         _amxInvoker = amxInvoker;
+        _prefetchMinBytes = prefetchMinBytes;
         _code = new(() => Generate(amxInvoker is not null));
     }
 
@@ -269,7 +304,9 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
         public readonly byte[]? AmxBytes = amxBytes;
         public bool Amx => TileConfig is not null;
 
-        public nint Entry(int rows, int blocks) => Memory.Address + Offsets[(rows - 1) * EngineKernelEmitter.MaxBlocks + blocks - 1];
+        /// <summary>The VNNI variant for rows × blocks, with or without the software prefetch.</summary>
+        public nint Entry(int rows, int blocks, bool prefetch) =>
+            Memory.Address + Offsets[((prefetch ? EngineKernelEmitter.MaxRows : 0) + rows - 1) * EngineKernelEmitter.MaxBlocks + blocks - 1];
 
         public nint AmxEntry => Memory.Address + amxOffset;
     }
@@ -280,16 +317,18 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
         try
         {
             bool amx = emulatedAmx || CpuFeatures.HasAmx;
-            // All variants in one mapping, each starting on a 64-byte boundary (int3 padding between them).
+            // All variants (without, then with prefetch) in one mapping, each starting on a 64-byte boundary (int3
+            // padding between them).
             var all = new List<byte>();
-            var offsets = new int[EngineKernelEmitter.MaxRows * EngineKernelEmitter.MaxBlocks];
-            for (int r = 1; r <= EngineKernelEmitter.MaxRows; r++)
-                for (int c = 1; c <= EngineKernelEmitter.MaxBlocks; c++)
-                {
-                    while (all.Count % 64 != 0) all.Add(0xCC);
-                    offsets[(r - 1) * EngineKernelEmitter.MaxBlocks + c - 1] = all.Count;
-                    all.AddRange(EngineKernelEmitter.Emit(r, c));
-                }
+            var offsets = new int[2 * EngineKernelEmitter.MaxRows * EngineKernelEmitter.MaxBlocks];
+            foreach (bool prefetch in new[] { false, true })
+                for (int r = 1; r <= EngineKernelEmitter.MaxRows; r++)
+                    for (int c = 1; c <= EngineKernelEmitter.MaxBlocks; c++)
+                    {
+                        while (all.Count % 64 != 0) all.Add(0xCC);
+                        offsets[((prefetch ? EngineKernelEmitter.MaxRows : 0) + r - 1) * EngineKernelEmitter.MaxBlocks + c - 1] = all.Count;
+                        all.AddRange(EngineKernelEmitter.Emit(r, c, prefetch));
+                    }
             int amxOffset = 0;
             AlignedBuffer? cfg = null;
             byte[]? amxBytes = null;
@@ -330,6 +369,7 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
             for (int i = 0; i < rows; i++) new Span<int>(c + (long)i * ldc + j0, j1 - j0).Clear();
             return;
         }
+        bool prefetch = (long)b.ColumnBlocks * b.BlockStride >= _prefetchMinBytes;
         if (code.Amx && b.PaddedDepth % EngineKernelEmitter.AmxStepK == 0)
         {
             // AMX on whole 32-row blocks × full block pairs; the VNNI variants do the ragged remainder.
@@ -340,13 +380,13 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
             {
                 MultiplyAmx(code, a, lda, amxRows, b, blockStart, pairs, c, ldc);
                 int done = blockStart + pairs * EngineKernelEmitter.AmxBlocks;
-                MultiplyVnni(code, a, lda, amxRows, b, done, blockEnd, c, ldc);
-                MultiplyVnni(code, a + (long)amxRows * lda, lda, rows - amxRows, b, blockStart, blockEnd, c + (long)amxRows * ldc, ldc);
+                MultiplyVnni(code, prefetch, a, lda, amxRows, b, done, blockEnd, c, ldc);
+                MultiplyVnni(code, prefetch, a + (long)amxRows * lda, lda, rows - amxRows, b, blockStart, blockEnd, c + (long)amxRows * ldc, ldc);
                 GC.KeepAlive(b);
                 return;
             }
         }
-        MultiplyVnni(code, a, lda, rows, b, blockStart, blockEnd, c, ldc);
+        MultiplyVnni(code, prefetch, a, lda, rows, b, blockStart, blockEnd, c, ldc);
         GC.KeepAlive(b);
     }
 
@@ -373,7 +413,7 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
         }
     }
 
-    private static void MultiplyVnni(Code code, byte* a, int lda, int rows, PackedInt8Weights b, int blockStart, int blockEnd, int* c, int ldc)
+    private static void MultiplyVnni(Code code, bool prefetch, byte* a, int lda, int rows, PackedInt8Weights b, int blockStart, int blockEnd, int* c, int ldc)
     {
         const int bc = PackedInt8Weights.BlockColumns;
         if (rows <= 0 || blockEnd <= blockStart) return;
@@ -388,6 +428,11 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
             ARowStep = (long)EngineKernelEmitter.MaxRows * lda,
             CRowStep = (long)EngineKernelEmitter.MaxRows * ldc * 4,
         };
+        int rowBlocks = full + (tail > 0 ? 1 : 0);
+        // Fewer row blocks than blocks per group cannot cover the next group at one line per k group; such short
+        // (GEMV-like, M ≤ 18) products stream B at the memory's pace anyway, and the prefetches measured 5–10 % slower
+        // there (M = 1, 4, 16 × 4096², 5–10 % faster from M = 32 on).
+        prefetch &= rowBlocks >= EngineKernelEmitter.MaxBlocks;
         // Column groups of up to 4 blocks (outer: the group's B, K·64 bytes, stays cached while the row blocks pass).
         for (int g = blockStart; g < blockEnd; g += EngineKernelEmitter.MaxBlocks)
         {
@@ -395,12 +440,30 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
             int lastColumns = Math.Min(bc, n - (g + blocks - 1) * bc);
             args.Mask = (1 << lastColumns) - 1;
             args.B = (nint)(b.Pointer + (long)g * b.BlockStride);
+            // Prefetch the next 4 blocks of the packed B (the next group here or the next tile's first group),
+            // spread over this group's row blocks: each row block prefetches `span` bytes from Prefetch, which then
+            // advances by (bytes − span) / (row blocks − 1) rounded down to a line, so the row blocks cover the next
+            // group without gaps (step ≤ span as there are ≥ 4 row blocks) and end exactly at it. Past the end of B
+            // it re-prefetches this group's first block (already cached), never other memory.
+            int next = g + blocks;
+            long nextBytes = (long)Math.Min(EngineKernelEmitter.MaxBlocks, b.ColumnBlocks - next) * b.BlockStride;
+            long span = (long)b.KGroups * 64 * EngineKernelEmitter.PrefetchLines;
+            if (nextBytes > 0 && rowBlocks > 1)
+            {
+                args.Prefetch = (nint)(b.Pointer + (long)next * b.BlockStride);
+                args.PrefetchStep = Math.Max(0, (nextBytes - span) / (rowBlocks - 1)) & ~63L;
+            }
+            else
+            {
+                args.Prefetch = args.B;
+                args.PrefetchStep = 0;
+            }
             if (full > 0)
             {
                 args.A = (nint)a;
                 args.C = (nint)(c + g * bc);
                 args.MBlocks = full;
-                ((delegate* unmanaged<EngineKernelArgs*, void>)code.Entry(EngineKernelEmitter.MaxRows, blocks))(&args);
+                ((delegate* unmanaged<EngineKernelArgs*, void>)code.Entry(EngineKernelEmitter.MaxRows, blocks, prefetch))(&args);
             }
             if (tail > 0)
             {
@@ -408,7 +471,7 @@ public sealed unsafe class GeneratedInt8Kernel : IInt8GemmKernel
                 args.A = (nint)(a + (long)r0 * lda);
                 args.C = (nint)(c + (long)r0 * ldc + g * bc);
                 args.MBlocks = 1;
-                ((delegate* unmanaged<EngineKernelArgs*, void>)code.Entry(tail, blocks))(&args);
+                ((delegate* unmanaged<EngineKernelArgs*, void>)code.Entry(tail, blocks, prefetch))(&args);
             }
         }
     }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using QuantSharp.Runtime.Kernels.Simd;
 
@@ -11,7 +10,7 @@ namespace QuantSharp.Runtime.Kernels.Jit;
 /// allowed and available, else the best managed SIMD kernel. Results are exact int32 and identical whichever kernel
 /// runs or how many threads are used.
 /// </summary>
-public static class Int8MatMul
+public static unsafe class Int8MatMul
 {
     /// <summary>
     /// Packs W once: element (k, n) is <c>transposed ? w[n·K + k] : w[k·N + n]</c> (transposed = the usual
@@ -51,31 +50,36 @@ public static class Int8MatMul
         if (m == 0 || n == 0) return;
         if (ldc < n || (long)(m - 1) * ldc + n > c.Length)
             throw new QuantSharpException($"int8 matmul: C buffer of {c.Length} elements too small for {m}x{n} with leading dimension {ldc}");
-        var acc = ArrayPool<int>.Shared.Rent(checked(m * n));
-        var scale = ArrayPool<float>.Shared.Rent(n);
-        var add = ArrayPool<float>.Shared.Rent(n);
-        try
+        var zeros = bias.Length == 0 ? new float[n] : null;
+        // Each finished tile is scaled into C straight from the driver's tile buffer (no m×N int32 pass).
+        fixed (float* pc = c) fixed (float* pas = aScales) fixed (float* pws = wScales) fixed (float* pb = bias) fixed (float* pz = zeros)
         {
-            Multiply(m, a, lda, 0, w, acc, n, threads, allowGenerated);
-            var addSpan = add.AsSpan(0, n);
-            if (bias.Length == 0) addSpan.Clear();
-            else bias.CopyTo(addSpan);
-            for (int i = 0; i < m; i++)
-            {
-                float sa = aScales.Length == 1 ? aScales[0] : aScales[i];
-                var s = scale.AsSpan(0, n);
-                if (wScales.Length == 1) s.Fill(sa * wScales[0]);
-                else TensorPrimitives.Multiply(wScales, sa, s);
-                var row = c.Slice(i * ldc, n);
-                TensorPrimitives.ConvertTruncating<int, float>(acc.AsSpan(i * n, n), row);
-                TensorPrimitives.FusedMultiplyAdd(row, s, addSpan, row);
-            }
+            var sink = new ScaledSink(pc, ldc, pas, aScales.Length, pws, wScales.Length, zeros is null ? pb : pz);
+            var kernel = Kernel(allowGenerated);
+            Int8Gemm.Multiply(m, a, lda, 0, w, sink, threads, kernel);
         }
-        finally
+    }
+
+    /// <summary>
+    /// out[i, j] = fma((float)acc[i, j], aScales[i]·wScales[j], add[j]) for one tile, with the same operations as a
+    /// whole-row pass (int → float conversion, the scale product in float32, one fused multiply-add), so results do
+    /// not depend on the tiling.
+    /// </summary>
+    private sealed unsafe class ScaledSink(float* c, int ldc, float* aScales, int aCount, float* wScales, int wCount, float* add) : IInt8GemmTileSink
+    {
+        public void Consume(int* tile, int ldt, int row0, int rows, int col0, int cols)
         {
-            ArrayPool<int>.Shared.Return(acc);
-            ArrayPool<float>.Shared.Return(scale);
-            ArrayPool<float>.Shared.Return(add);
+            var scale = cols <= 1024 ? stackalloc float[cols] : new float[cols];
+            var addSpan = new ReadOnlySpan<float>(add + col0, cols);
+            for (int i = 0; i < rows; i++)
+            {
+                float sa = aScales[aCount == 1 ? 0 : row0 + i];
+                if (wCount == 1) scale.Fill(sa * wScales[0]);
+                else TensorPrimitives.Multiply(new ReadOnlySpan<float>(wScales + col0, cols), sa, scale);
+                var row = new Span<float>(c + (long)(row0 + i) * ldc + col0, cols);
+                TensorPrimitives.ConvertTruncating<int, float>(new ReadOnlySpan<int>(tile + (long)i * ldt, cols), row);
+                TensorPrimitives.FusedMultiplyAdd(row, scale, addSpan, row);
+            }
         }
     }
 }

@@ -166,6 +166,25 @@ public sealed class X64Assembler
 
     public void Lea(Gp dst, Mem m) => RegMem(0x8D, dst, m);
 
+    /// <summary>Software prefetch of the line holding m: 0F 18 /hint (0 nta, 1 t0 = all levels, 2 t1 = L2 and
+    /// outward, 3 t2). A hint never faults, whatever the address.</summary>
+    private void Prefetch(int hint, Mem m)
+    {
+        var (x, b) = MemExt(m);
+        Rex(false, 0, x, b);
+        B(0x0F); B(0x18);
+        ModRmMem(hint, m);
+    }
+
+    /// <summary>prefetcht0 m8: into every cache level.</summary>
+    public void Prefetcht0(Mem m) => Prefetch(1, m);
+
+    /// <summary>prefetcht1 m8: into L2 (and outer levels), not L1.</summary>
+    public void Prefetcht1(Mem m) => Prefetch(2, m);
+
+    /// <summary>prefetcht2 m8: into the outer levels.</summary>
+    public void Prefetcht2(Mem m) => Prefetch(3, m);
+
     public void Inc(Gp r)
     {
         Rex(true, 0, 0, Hi(r)); B(0xFF); ModRmReg(0, (int)r);

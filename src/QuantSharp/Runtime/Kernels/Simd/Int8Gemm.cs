@@ -128,7 +128,10 @@ public unsafe interface IInt8GemmKernel
 /// </para>
 /// <para>
 /// Work is split over tiles of <see cref="TileRows"/> rows × <see cref="TileBlocks"/> column blocks; each output
-/// element is produced by one tile with the same K order, so results do not depend on the thread count.
+/// element is produced by one tile with the same K order, so results do not depend on the thread count or on the
+/// order the tiles run in. When B is the larger operand the tiles run column-major (every row tile of one column
+/// tile before the next), so each part of B comes from DRAM once and then stays in L2/L3 while the smaller A panel
+/// is re-read; otherwise row-major (see <see cref="Int8GemmTiling"/>).
 /// </para>
 /// </summary>
 public static unsafe class Int8Gemm
@@ -138,6 +141,9 @@ public static unsafe class Int8Gemm
 
     /// <summary>Column blocks per parallel tile.</summary>
     public const int TileBlocks = 8;
+
+    /// <summary>Multiply-adds a thread must get before the work is split (about 2 µs of VNNI work, the order of a pool wake-up).</summary>
+    public const long MinMacsPerChunk = 1L << 19;
 
     /// <summary>Environment variable naming the kernel to use (e.g. "Vector128"), for tests and comparisons.</summary>
     public const string KernelEnvironmentVariable = "QUANTSHARP_INT8_KERNEL";
@@ -197,33 +203,66 @@ public static unsafe class Int8Gemm
 
     /// <summary>C (m×N, leading dimension ldc) = (A − aZeroPoint) · (B − zb) for a u8 A (m×K, leading dimension lda).</summary>
     public static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZeroPoint, PackedInt8Weights b,
-        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null)
-    {
-        fixed (byte* pa = a) Run(m, pa, a.Length, lda, aZeroPoint, false, b, c, ldc, threads, kernel);
-    }
+        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null) =>
+        Multiply(m, a, lda, aZeroPoint, b, c, ldc, threads, kernel, null);
 
     /// <summary>C (m×N, leading dimension ldc) = (A − aZeroPoint) · (B − zb) for an s8 A (m×K, leading dimension lda).</summary>
     public static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZeroPoint, PackedInt8Weights b,
-        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null)
+        Span<int> c, int ldc, int threads = 1, IInt8GemmKernel? kernel = null) =>
+        Multiply(m, a, lda, aZeroPoint, b, c, ldc, threads, kernel, null);
+
+    /// <summary>The u8 product with an explicit tile plan (null: <see cref="Int8GemmTiling.For"/>); same result for every plan.</summary>
+    internal static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel, Int8GemmTiling? tiling)
     {
-        fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, c, ldc, threads, kernel);
+        fixed (byte* pa = a) Run(m, pa, a.Length, lda, aZeroPoint, false, b, c, ldc, threads, kernel, tiling);
+    }
+
+    /// <summary>The s8 product with an explicit tile plan (null: <see cref="Int8GemmTiling.For"/>); same result for every plan.</summary>
+    internal static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel, Int8GemmTiling? tiling)
+    {
+        fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, c, ldc, threads, kernel, tiling);
+    }
+
+    /// <summary>
+    /// The u8 product handed tile by tile to <paramref name="sink"/> instead of being stored: each tile is computed
+    /// into a per-thread buffer (at most <see cref="Int8GemmTiling.TileRows"/> × 16·TileBlocks int32), corrected for the
+    /// zero points and passed on while it is still in cache, so no m×N int32 matrix is written and read again.
+    /// </summary>
+    internal static void Multiply(int m, ReadOnlySpan<byte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        IInt8GemmTileSink sink, int threads, IInt8GemmKernel? kernel = null, Int8GemmTiling? tiling = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        fixed (byte* pa = a) Run(m, pa, a.Length, lda, aZeroPoint, false, b, default, 0, threads, kernel, tiling, sink);
+    }
+
+    /// <summary>The s8 product handed tile by tile to <paramref name="sink"/> (see the u8 overload).</summary>
+    internal static void Multiply(int m, ReadOnlySpan<sbyte> a, int lda, int aZeroPoint, PackedInt8Weights b,
+        IInt8GemmTileSink sink, int threads, IInt8GemmKernel? kernel = null, Int8GemmTiling? tiling = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        fixed (sbyte* pa = a) Run(m, (byte*)pa, a.Length, lda, aZeroPoint, true, b, default, 0, threads, kernel, tiling, sink);
     }
 
     private static void Run(int m, byte* a, int aLength, int lda, int za, bool signedA, PackedInt8Weights b,
-        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel)
+        Span<int> c, int ldc, int threads, IInt8GemmKernel? kernel, Int8GemmTiling? tiling, IInt8GemmTileSink? sink = null)
     {
         int k = b.Depth, n = b.Columns;
         if (m < 0) throw new QuantSharpException($"int8 GEMM: negative row count {m}");
         if (m == 0 || n == 0) return;
         if (k > 0 && (lda < k || (long)(m - 1) * lda + k > aLength))
             throw new QuantSharpException($"int8 GEMM: A buffer of {aLength} elements too small for {m}x{k} with leading dimension {lda}");
-        if (ldc < n || (long)(m - 1) * ldc + n > c.Length)
+        if (sink is null && (ldc < n || (long)(m - 1) * ldc + n > c.Length))
             throw new QuantSharpException($"int8 GEMM: C buffer of {c.Length} elements too small for {m}x{n} with leading dimension {ldc}");
         kernel ??= Default;
 
         int kp = b.PaddedDepth;
-        int stride = Math.Max(kp, 4);
-        byte[] panel = ArrayPool<byte>.Shared.Rent(checked(m * stride));
+        // A u8 operand whose rows already hold K = PaddedDepth bytes is read in place when B has no zero points
+        // (the row sums of A only enter the correction multiplied by zb): no panel copy, same kernel, same sums.
+        bool direct = !signedA && k == kp && k >= 4 && lda >= kp && (long)(m - 1) * lda + kp <= aLength && !AnyNonZero(b.ZeroPoints);
+        int stride = direct ? lda : Math.Max(kp, 4);
+        byte[] panel = ArrayPool<byte>.Shared.Rent(direct ? 1 : checked(m * stride));
         int[] rowSums = ArrayPool<int>.Shared.Rent(m);
         int shift = signedA ? 128 : 0;
         int zaShifted = za + shift;
@@ -231,10 +270,11 @@ public static unsafe class Int8Gemm
         {
             fixed (byte* pp = panel) fixed (int* pc = c) fixed (int* rs = rowSums)
             {
-                byte* ppp = pp;
+                byte* ppp = direct ? a : pp;
                 int* ppc = pc, prs = rs;
+                if (direct) new Span<int>(prs, m).Clear();
                 // A' = A (+128 for s8, as bytes: A xor 0x80), zero padding past K contributes nothing.
-                for (int i = 0; i < m; i++)
+                for (int i = 0; i < (direct ? 0 : m); i++)
                 {
                     byte* src = a + (long)i * lda;
                     byte* dst = ppp + (long)i * stride;
@@ -263,24 +303,50 @@ public static unsafe class Int8Gemm
                     prs[i] = s;
                 }
 
-                int rowTiles = (m + TileRows - 1) / TileRows;
+                var plan = tiling ?? Int8GemmTiling.For(m, b);
+                int tileRows = plan.TileRows;
+                int rowTiles = (m + tileRows - 1) / tileRows;
                 int blocks = b.ColumnBlocks;
-                int colTiles = (blocks + TileBlocks - 1) / TileBlocks;
-                // GEMV-like shapes: split columns finer so both cores get work.
-                int tileBlocks = rowTiles == 1 ? Math.Max(1, Math.Min(TileBlocks, (blocks + 7) / 8)) : TileBlocks;
-                colTiles = (blocks + tileBlocks - 1) / tileBlocks;
+                // GEMV-like shapes: split columns finer so both cores get work, unless the product is too small to
+                // be split at all (then whole tiles mean fewer kernel calls; the tiling never changes the sums).
+                bool splits = threads > 1 && (long)m * blocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4) >= 2 * MinMacsPerChunk;
+                int tileBlocks = rowTiles == 1 && splits ? Math.Max(1, Math.Min(plan.TileBlocks, (blocks + 7) / 8)) : plan.TileBlocks;
+                int colTiles = (blocks + tileBlocks - 1) / tileBlocks;
+                bool columnsOuter = plan.ColumnsOuter;
                 var kern = kernel;
-                Parallelism.For(threads, rowTiles * colTiles, 1, (start, end) =>
+                // Tiles per chunk so that a chunk has at least MinMacsPerChunk multiply-adds: waking a pool thread
+                // costs microseconds, more than a small GEMM (a 16×64×64 product takes about 1 µs on one core), so
+                // small products stay on the calling thread. Only the tile-to-thread assignment changes.
+                long macsPerTile = (long)Math.Min(tileRows, m) * tileBlocks * PackedInt8Weights.BlockColumns * Math.Max(kp, 4);
+                int minChunk = (int)Math.Min(int.MaxValue, Math.Max(1, MinMacsPerChunk / macsPerTile));
+                Parallelism.For(threads, rowTiles * colTiles, minChunk, (start, end) =>
                 {
-                    for (int t = start; t < end; t++)
+                    // With a sink: one tile buffer per worker, ldt = the tile's width (columns j0.. at offset 0).
+                    int ldt = tileBlocks * PackedInt8Weights.BlockColumns;
+                    int[]? buffer = sink is null ? null : ArrayPool<int>.Shared.Rent(Math.Min(tileRows, m) * ldt);
+                    try
                     {
-                        int rt = t / colTiles, ct = t % colTiles;
-                        int r0 = rt * TileRows, r1 = Math.Min(m, r0 + TileRows);
-                        int b0 = ct * tileBlocks, b1 = Math.Min(blocks, b0 + tileBlocks);
-                        int* cTile = ppc + (long)r0 * ldc;
-                        kern.Multiply(ppp + (long)r0 * stride, stride, r1 - r0, b, b0, b1, cTile, ldc);
-                        Correct(cTile, ldc, r1 - r0, prs + r0, b, b0 * PackedInt8Weights.BlockColumns,
-                            Math.Min(n, b1 * PackedInt8Weights.BlockColumns), zaShifted, k);
+                        fixed (int* pBuffer = buffer)
+                        {
+                            for (int t = start; t < end; t++)
+                            {
+                                int rt = columnsOuter ? t % rowTiles : t / colTiles, ct = columnsOuter ? t / rowTiles : t % colTiles;
+                                int r0 = rt * tileRows, r1 = Math.Min(m, r0 + tileRows);
+                                int b0 = ct * tileBlocks, b1 = Math.Min(blocks, b0 + tileBlocks);
+                                int j0 = b0 * PackedInt8Weights.BlockColumns, j1 = Math.Min(n, b1 * PackedInt8Weights.BlockColumns);
+                                // The kernel and Correct address columns absolutely (c + j): shift the buffer's base back
+                                // by j0 so column j0 lands at its start.
+                                int* cTile = sink is null ? ppc + (long)r0 * ldc : pBuffer - j0;
+                                int ld = sink is null ? ldc : ldt;
+                                kern.Multiply(ppp + (long)r0 * stride, stride, r1 - r0, b, b0, b1, cTile, ld);
+                                Correct(cTile, ld, r1 - r0, prs + r0, b, j0, j1, zaShifted, k);
+                                sink?.Consume(pBuffer, ldt, r0, r1 - r0, j0, j1 - j0);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        if (buffer is not null) ArrayPool<int>.Shared.Return(buffer);
                     }
                 });
             }
@@ -290,6 +356,12 @@ public static unsafe class Int8Gemm
             ArrayPool<byte>.Shared.Return(panel);
             ArrayPool<int>.Shared.Return(rowSums);
         }
+    }
+
+    private static bool AnyNonZero(int[] v)
+    {
+        foreach (int x in v) if (x != 0) return true;
+        return false;
     }
 
     /// <summary>C[i, j] −= zb[j]·ΣA'[i] + za'·ΣB[j] − K·za'·zb[j], wrapping.</summary>
@@ -322,5 +394,44 @@ public static unsafe class Int8Gemm
                 for (; j < j1; j++) row[j] = unchecked(row[j] - pzb[j] * ra - pct[j - j0]);
             }
         }
+    }
+}
+
+/// <summary>
+/// Receives the finished tiles of an <see cref="Int8Gemm"/> product (zero-point corrected int32: element (row0 + i,
+/// col0 + j) at tile[i·ldt + j]) on the thread that computed them, while they are still in cache — e.g. to requantize
+/// them into an operator's output. The tiles of one product do not overlap and cover C exactly once; the buffer is
+/// reused for the next tile once Consume returns, and Consume may overwrite it (e.g. requantize in place).
+/// </summary>
+internal unsafe interface IInt8GemmTileSink
+{
+    void Consume(int* tile, int ldt, int row0, int rows, int col0, int cols);
+}
+
+/// <summary>
+/// How <see cref="Int8Gemm"/> cuts C into parallel tiles and in which order one thread walks them. Every plan gives
+/// the same result bit for bit (each output element comes from one kernel call over the whole K).
+/// </summary>
+/// <param name="TileRows">Rows of A per tile.</param>
+/// <param name="TileBlocks">16-column blocks of B per tile (fewer when there is a single row tile, so both cores get
+/// work on GEMV-like shapes).</param>
+/// <param name="ColumnsOuter">True: all row tiles of a column tile run before the next column tile (B read once from
+/// memory, A re-read per column tile); false: all column tiles of a row tile first (A read once, B re-read per row
+/// tile).</param>
+internal readonly record struct Int8GemmTiling(int TileRows, int TileBlocks, bool ColumnsOuter)
+{
+    /// <summary>The session-2 plan: 96-row × 8-block tiles, row-major (kept for before/after benchmarks and tests).</summary>
+    public static Int8GemmTiling RowMajor => new(Int8Gemm.TileRows, Int8Gemm.TileBlocks, false);
+
+    /// <summary>
+    /// The default plan: 96 × 8 tiles, column-major when the packed B is larger than the A panel (m·K bytes), so the
+    /// operand that is re-read is the one that fits in cache. Row-major re-reads B once per 96 rows: with a 16 MiB B
+    /// (K = N = 4096) and m ≥ 96 that is a DRAM stream per row tile, which is what held 96–256-row products to
+    /// 180–380 GOPS.
+    /// </summary>
+    public static Int8GemmTiling For(int m, PackedInt8Weights b)
+    {
+        long bBytes = (long)b.ColumnBlocks * b.BlockStride, aBytes = (long)m * b.PaddedDepth;
+        return new(Int8Gemm.TileRows, Int8Gemm.TileBlocks, bBytes > aBytes);
     }
 }
