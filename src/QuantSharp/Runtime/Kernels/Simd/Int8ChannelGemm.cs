@@ -192,6 +192,11 @@ public static unsafe class Int8ChannelGemm
         if (m == 0 || n == 0) return;
         int blocks = (n + BlockColumns - 1) / BlockColumns;
         byte* wp = w.Pointer;
+        if (kp > 0 && kp <= SmallDepthLimit)
+        {
+            RunSmallDepth(w, panel, n, xZero, columnSums, rq, y, ldy, c, ldc);
+            return;
+        }
         // Rows go in 6-row tiles (12 accumulators: 15 of the 16 ymm registers VEX-encoded vpdpbusd can name) over
         // the first 12⌊Mp/12⌋ padded rows, so the rest is a multiple of 4 for the 4-row tile; rows past M are
         // zero-padded in the packed weights and never stored.
@@ -235,6 +240,160 @@ public static unsafe class Int8ChannelGemm
                         ctx.Row(m0 + r, Vector256.Load(acc + r * 16), Vector256.Load(acc + r * 16 + 8), s0, s1, j0, cols);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Largest padded depth of the small-depth kernel: its 16-column block of the panel stays in registers, 2 ymm per
+    /// 4-deep group, and 6 groups (12 ymm) plus 2 accumulators and the broadcast weights fill the 16 registers that
+    /// VEX-encoded vpdpbusd can name.
+    /// </summary>
+    private const int SmallDepthLimit = 24;
+
+    /// <summary>
+    /// Small K (≤ <see cref="SmallDepthLimit"/>): per 16-column block the packed columns are loaded once into registers
+    /// and every row of W runs over them (kp/4 broadcasts and 2·kp/4 vpdpbusd), then is corrected and requantized
+    /// straight from its two accumulators. The 6×16 tiles would spend most of their time at this depth storing and
+    /// reloading accumulators and calling per tile; the arithmetic and its order per output are the same, so the result
+    /// is identical.
+    /// </summary>
+    private static void RunSmallDepth(Int8ChannelWeights w, byte* panel, int n, int xZero, int* columnSums, Int8ChannelRequantization? rq,
+        byte* y, int ldy, int* c, int ldc)
+    {
+        int kp = w.PaddedDepth, blocks = (n + BlockColumns - 1) / BlockColumns;
+        // Per-row starting sums (the correction −zx'·ΣW[m] + K·zx'·zw[m]) computed once per call.
+        int m = w.Rows;
+        int[]? rented = m > 256 ? System.Buffers.ArrayPool<int>.Shared.Rent(m) : null;
+        int* init = stackalloc int[rented is null ? m : 0];
+        fixed (int* rowSums = w.RowSums) fixed (int* zp = w.ZeroPoints) fixed (int* big = rented)
+        fixed (float* mul = rq?.Multipliers) fixed (float* off = rq?.Offsets)
+        {
+            if (big is not null) init = big;
+            for (int i = 0; i < m; i++) init[i] = unchecked(-xZero * rowSums[i] + w.Depth * xZero * zp[i]);
+            var job = new SmallDepthJob(w.Pointer, kp, m, init, w.AnyZeroPoint ? zp : null, columnSums, mul, off,
+                rq?.ZeroPoint ?? 0, rq?.Min ?? 0, rq?.Max ?? 0, y, ldy, c, ldc);
+            for (int b = 0; b < blocks; b++)
+            {
+                int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
+                byte* x = panel + (long)b * kp * BlockColumns;
+                switch (kp)
+                {
+                    case 4: SmallDepthBlock<Depth4>(job, x, j0, cols); break;
+                    case 8: SmallDepthBlock<Depth8>(job, x, j0, cols); break;
+                    case 12: SmallDepthBlock<Depth12>(job, x, j0, cols); break;
+                    case 16: SmallDepthBlock<Depth16>(job, x, j0, cols); break;
+                    case 20: SmallDepthBlock<Depth20>(job, x, j0, cols); break;
+                    default: SmallDepthBlock<Depth24>(job, x, j0, cols); break;
+                }
+            }
+        }
+        if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
+    }
+
+    /// <summary>Number of 4-deep groups, a compile-time constant per instantiation so the unused groups vanish.</summary>
+    private interface IDepth { static abstract int Groups { get; } }
+    private struct Depth4 : IDepth { public static int Groups => 1; }
+    private struct Depth8 : IDepth { public static int Groups => 2; }
+    private struct Depth12 : IDepth { public static int Groups => 3; }
+    private struct Depth16 : IDepth { public static int Groups => 4; }
+    private struct Depth20 : IDepth { public static int Groups => 5; }
+    private struct Depth24 : IDepth { public static int Groups => 6; }
+
+    /// <summary>Everything of one small-depth call that does not change per block (pointers, requantization constants).</summary>
+    private readonly struct SmallDepthJob(byte* w, int kp, int m, int* init, int* zp, int* columnSums, float* mul, float* off,
+        int yZero, int min, int max, byte* y, int ldy, int* c, int ldc)
+    {
+        public readonly byte* W = w;
+        public readonly int Kp = kp, M = m, YZero = yZero, Min = min, Max = max, Ldy = ldy, Ldc = ldc;
+        public readonly int* Init = init, Zp = zp, ColumnSums = columnSums, C = c;
+        public readonly float* Mul = mul, Off = off;
+        public readonly byte* Y = y;
+    }
+
+    /// <summary>All rows of W against one 16-column block (columns [j0, j0 + cols)) of a panel of depth 4·TD.Groups.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void SmallDepthBlock<TD>(in SmallDepthJob job, byte* x, int j0, int cols) where TD : struct, IDepth
+    {
+        int g = TD.Groups, kp = job.Kp, m = job.M;
+        // Column sums first: Load8 may be a call, and no vector register survives a call.
+        Vector256<int> s0 = default, s1 = default;
+        if (job.Zp is not null)
+        {
+            s0 = Load8(job.ColumnSums + j0, cols);
+            s1 = Load8(job.ColumnSums + j0 + 8, cols - 8);
+        }
+        var x0 = Vector256.Load(x);
+        var x1 = Vector256.Load(x + 32);
+        Vector256<byte> x2 = default, x3 = default, x4 = default, x5 = default, x6 = default, x7 = default;
+        Vector256<byte> x8 = default, x9 = default, x10 = default, x11 = default;
+        if (g > 1) { x2 = Vector256.Load(x + 64); x3 = Vector256.Load(x + 96); }
+        if (g > 2) { x4 = Vector256.Load(x + 128); x5 = Vector256.Load(x + 160); }
+        if (g > 3) { x6 = Vector256.Load(x + 192); x7 = Vector256.Load(x + 224); }
+        if (g > 4) { x8 = Vector256.Load(x + 256); x9 = Vector256.Load(x + 288); }
+        if (g > 5) { x10 = Vector256.Load(x + 320); x11 = Vector256.Load(x + 352); }
+        bool full = cols == BlockColumns;
+        int yZero = job.YZero;
+        float fMin = job.Min - yZero, fMax = job.Max - yZero;
+        byte* wr = job.W, yRow = job.Y + j0;
+        int* init = job.Init, zp = job.Zp, cRow = job.C + j0;
+        float* mul = job.Mul, off = job.Off;
+        long ldy = job.Ldy, ldc = job.Ldc;
+        bool ints = job.Y is null;
+        for (int mi = 0; mi < m; mi++, wr += kp)
+        {
+            var lo = Vector256.Create(init[mi]);
+            var hi = lo;
+            var b = Vector256.Create(*(int*)wr).AsSByte();
+            lo = AvxVnni.MultiplyWideningAndAdd(lo, x0, b);
+            hi = AvxVnni.MultiplyWideningAndAdd(hi, x1, b);
+            if (g > 1)
+            {
+                b = Vector256.Create(*(int*)(wr + 4)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, x2, b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, x3, b);
+            }
+            if (g > 2)
+            {
+                b = Vector256.Create(*(int*)(wr + 8)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, x4, b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, x5, b);
+            }
+            if (g > 3)
+            {
+                b = Vector256.Create(*(int*)(wr + 12)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, x6, b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, x7, b);
+            }
+            if (g > 4)
+            {
+                b = Vector256.Create(*(int*)(wr + 16)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, x8, b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, x9, b);
+            }
+            if (g > 5)
+            {
+                b = Vector256.Create(*(int*)(wr + 20)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, x10, b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, x11, b);
+            }
+            if (zp is not null)
+            {
+                // acc − zw[m]·ΣX'[j] (wrapping int32).
+                var z = Vector256.Create(zp[mi]);
+                lo -= z * s0;
+                hi -= z * s1;
+            }
+            if (ints)
+            {
+                int* dst = cRow + mi * ldc;
+                Int8KernelCommon.Store8(lo, dst, cols);
+                if (cols > 8) Int8KernelCommon.Store8(hi, dst + 8, cols - 8);
+                continue;
+            }
+            var q = Requantize(lo, hi, mul[mi], off[mi], fMin, fMax, yZero);
+            byte* yd = yRow + mi * ldy;
+            if (full) q.Store(yd);
+            else for (int j = 0; j < cols; j++) yd[j] = q.GetElement(j);
         }
     }
 
@@ -299,23 +458,30 @@ public static unsafe class Int8ChannelGemm
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<byte> Requantize(Vector256<int> lo, Vector256<int> hi, float mul, float off, Int8ChannelRequantization rq)
+        => Requantize(lo, hi, mul, off, rq.Min - rq.ZeroPoint, rq.Max - rq.ZeroPoint, rq.ZeroPoint);
+
+    /// <summary>As above with the clamp bounds min − zp, max − zp and the zero point given (hoisted by the caller).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> Requantize(Vector256<int> lo, Vector256<int> hi, float mul, float off, float fMin, float fMax, int zeroPoint)
     {
-        float fMin = rq.Min - rq.ZeroPoint, fMax = rq.Max - rq.ZeroPoint;
+        // vmaxps/vminps and vcvtps2dq directly: the portable Min/Max/ConvertToInt32 add NaN, −0 and saturation fix-ups,
+        // which cannot change the result here (the sums are finite, ±0 converts to 0, and the clamped value is an
+        // integer inside the int32 range, so the conversion is exact in any rounding mode).
         if (Avx512F.IsSupported)
         {
-            var v = Vector512.Create(lo, hi);
+            var v = Avx512F.InsertVector256(lo.ToVector512Unsafe(), hi, 1);
             var r = Vector512.Round(Vector512.ConvertToSingle(v) * Vector512.Create(mul) + Vector512.Create(off));
-            r = Vector512.Min(Vector512.Max(r, Vector512.Create(fMin)), Vector512.Create(fMax));
-            return Avx512F.ConvertToVector128Byte(Vector512.ConvertToInt32(r) + Vector512.Create(rq.ZeroPoint));
+            r = Avx512F.Min(Avx512F.Max(r, Vector512.Create(fMin)), Vector512.Create(fMax));
+            return Avx512F.ConvertToVector128Byte(Avx512F.ConvertToVector512Int32(r) + Vector512.Create(zeroPoint));
         }
         var m = Vector256.Create(mul);
         var o = Vector256.Create(off);
         var fLo = Vector256.Create(fMin);
         var fHi = Vector256.Create(fMax);
-        var zp = Vector256.Create(rq.ZeroPoint);
-        var a = Vector256.Min(Vector256.Max(Vector256.Round(Vector256.ConvertToSingle(lo) * m + o), fLo), fHi);
-        var b = Vector256.Min(Vector256.Max(Vector256.Round(Vector256.ConvertToSingle(hi) * m + o), fLo), fHi);
-        var s = Vector256.Narrow(Vector256.ConvertToInt32(a) + zp, Vector256.ConvertToInt32(b) + zp);
+        var zp = Vector256.Create(zeroPoint);
+        var a = Avx.Min(Avx.Max(Vector256.Round(Vector256.ConvertToSingle(lo) * m + o), fLo), fHi);
+        var b = Avx.Min(Avx.Max(Vector256.Round(Vector256.ConvertToSingle(hi) * m + o), fLo), fHi);
+        var s = Vector256.Narrow(Avx.ConvertToVector256Int32(a) + zp, Avx.ConvertToVector256Int32(b) + zp);
         return Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte();
     }
 
