@@ -24,6 +24,8 @@ namespace QuantSharp.Tests.Kernels
                 new(),
                 new() { ["QUANTSHARP_JIT"] = "0" },
                 new() { ["QUANTSHARP_JIT"] = "0", ["DOTNET_EnableAVXVNNI"] = "0" },
+                // AVX-VNNI without AVX-512: the channel GEMM with its 256-bit requantization.
+                new() { ["QUANTSHARP_JIT"] = "0", ["DOTNET_EnableAVX512"] = "0" },
                 new() { ["QUANTSHARP_JIT"] = "0", ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0" },
                 new() { ["QUANTSHARP_JIT"] = "0", ["DOTNET_EnableAVXVNNI"] = "0", ["DOTNET_EnableAVX512"] = "0", ["DOTNET_EnableAVX2"] = "0" },
                 new() { ["QUANTSHARP_JIT"] = "0", ["DOTNET_EnableHWIntrinsic"] = "0" },
@@ -78,6 +80,21 @@ namespace QuantSharp.Tests.Kernels
                 catch (Exception e)
                 {
                     err = "element-wise: " + e.Message;
+                }
+            }
+            if (err == null && Int8ChannelGemm.IsSupported)
+            {
+                // The channel GEMM (both depth paths, both requantization widths when AVX-512 is switched off).
+                var channel = new Int8ChannelKernelTests();
+                try
+                {
+                    foreach (bool signedX in new[] { false, true })
+                        foreach (bool zw in new[] { false, true })
+                            channel.ChannelGemmMatchesReference(signedX, zw);
+                }
+                catch (Exception e)
+                {
+                    err = "channel GEMM: " + e.Message;
                 }
             }
             Console.WriteLine(err ?? "int8-selfcheck ok");
