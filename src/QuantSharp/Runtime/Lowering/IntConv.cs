@@ -424,6 +424,10 @@ public sealed class IntConvKernel : OpKernel
         long perThread = (total + 2L * ctx.Threads - 1) / (2L * ctx.Threads);
         int chunk = (int)Math.Min(byCache, Math.Max(16, (perThread + 15) / 16 * 16));
         chunk = (int)Math.Min(chunk, (total + 15) / 16 * 16);
+        // A chunk that spans two images is requantized into a scratch matrix and copied row by row; one image per
+        // chunk writes straight into the output instead, at the price of a partly empty last 16-column block, worth
+        // it when that block is a small share (planes of 128+ positions, or a multiple of 16).
+        if (total > p && chunk > p && (p % 16 == 0 || p >= 128)) chunk = p;
         int jobs = (int)((total + chunk - 1) / chunk);
         var rq = _out.Quantized?.Channel;
         var xd = x.Data;
