@@ -280,8 +280,11 @@ public static unsafe class FloatDepthwise
         public Vector128<byte> Apply(Vector512<float> sums)
         {
             var r = Vector512.Round(sums * _mul + _off);
-            r = Vector512.Min(Vector512.Max(r, _fLo), _fHi);
-            var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(r) + _zp, _lo), _hi);
+            // vmaxps/vminps and vcvtps2dq directly: the portable Min/Max/ConvertToInt32 add NaN, −0 and saturation
+            // fix-ups that cannot change the result here (finite sums, ±0 converts to 0, and the bounded value is an
+            // integer inside the int32 range, so the conversion is exact).
+            r = Avx512F.Min(Avx512F.Max(r, _fLo), _fHi);
+            var q = Vector512.Min(Vector512.Max(Avx512F.ConvertToVector512Int32(r) + _zp, _lo), _hi);
             return Avx512F.ConvertToVector128Byte(q);
         }
     }
