@@ -255,8 +255,11 @@ public sealed class IntConvKernel : OpKernel
                         long xBase = ((long)(op / m) * c + ch / mult) * inPlane;
                         if (xBase != filled)
                         {
-                            FloatDepthwise.WidenToFloat((byte*)px + xBase, inPlane, signed, xZero, FloatDepthwise.Stage(layout, ps));
-                            FloatDepthwise.FillPhases(win, layout, FloatDepthwise.Stage(layout, ps), ps, pm);
+                            if (!FloatDepthwise.WidenPhases(win, layout, (byte*)px + xBase, signed, xZero, ps, pm))
+                            {
+                                FloatDepthwise.WidenToFloat((byte*)px + xBase, inPlane, signed, xZero, FloatDepthwise.Stage(layout, ps));
+                                FloatDepthwise.FillPhases(win, layout, FloatDepthwise.Stage(layout, ps), ps, pm);
+                            }
                             filled = xBase;
                         }
                         float* a = FloatDepthwise.Accumulate(layout, ps, pst, ks, pw + (long)ch * ks, 0f);

@@ -207,6 +207,36 @@ public static unsafe class FloatDepthwise
     }
 
     /// <summary>
+    /// Integer inputs with SW = 1 and AVX-512 BW: what <see cref="WidenToFloat"/> followed by <see cref="FillPhases"/>
+    /// writes, read straight from the 8-bit codes: 16 columns of a padded row by a masked byte load (masked-off
+    /// lanes are not read), widened, minus the zero point, as floats (exact), and ANDed with the row mask so padding is
+    /// +0 as there. One pass instead of staging the float plane. Returns false (nothing written) when it does not apply.
+    /// </summary>
+    public static bool WidenPhases(in Window3D w, in DepthwiseLayout l, byte* plane, bool signed, int zero, float* scratch, uint* masks)
+    {
+        if (w.SW != 1 || !Avx512BW.VL.IsSupported) return false;
+        int sh = w.SH, ws = l.WS, stride = l.PhaseStride;
+        int rTop = Math.Clamp(w.PH, 0, l.HP), rEnd = l.N0 == 0 ? rTop : Math.Clamp(w.PH + w.IH, rTop, l.HP);
+        int rp = rTop % sh, rq = rTop / sh;
+        byte* src = plane + (long)(rTop - w.PH) * w.IW - w.PW;
+        var z = Vector512.Create(zero);
+        for (int r = rTop; r < rEnd; r++, src += w.IW)
+        {
+            float* dst = scratch + rp * stride + rq * ws;
+            if (++rp == sh) { rp = 0; rq++; }
+            // As in FillPhases, a store past a row's end writes zeros (masked-off lanes) into the next row or slack.
+            for (int j = 0; j < ws; j += 16)
+            {
+                var mk = Vector512.Load(masks + j);
+                var b = Avx512BW.VL.MaskLoad(src + j, Avx512F.ConvertToVector128Byte(mk), Vector128<byte>.Zero);
+                var v = signed ? Avx512F.ConvertToVector512Int32(b.AsSByte()) : Avx512F.ConvertToVector512Int32(b);
+                (Vector512.ConvertToSingle(v - z).AsUInt32() & mk).AsSingle().Store(dst + j);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
     /// Y[oh·OW + ow] = clamp(acc[oh·WS + ow]) for the OH·OW outputs: one run when WS = OW, else row by row (the last
     /// partial vector of a row by a masked store with AVX-512, otherwise through the compaction area).
     /// </summary>
