@@ -12,7 +12,7 @@ public static unsafe class ChannelGemmQuick
     public static void Run()
     {
         if (!Int8ChannelGemm.IsSupported) { Console.WriteLine("channel GEMM: AVX-VNNI not available"); return; }
-        foreach (var (m, k, n) in new[] { (32, 16, 784), (72, 24, 196), (24, 72, 196), (32, 144, 196), (64, 288, 49), (16, 9, 784) })
+        foreach (var (m, k, n) in new[] { (32, 16, 784), (72, 24, 196), (24, 72, 196), (32, 144, 196), (64, 288, 49), (16, 9, 784), (96, 32, 49), (24, 32, 196), (128, 32, 49) })
         {
             var rnd = new Random(1);
             var w = new sbyte[m * k];

@@ -13,7 +13,7 @@ namespace QuantSharp.Tests.Kernels;
 public class Int8ChannelKernelTests
 {
     private static readonly int[] Ms = [1, 3, 4, 5, 8, 17, 30, 259];
-    private static readonly int[] Ks = [0, 1, 3, 4, 5, 8, 9, 12, 16, 17, 21, 24, 25, 31, 144, 257];
+    private static readonly int[] Ks = [0, 1, 3, 4, 5, 8, 9, 12, 16, 17, 21, 24, 25, 28, 31, 32, 33, 144, 257];
     private static readonly int[] Ns = [0, 1, 7, 15, 16, 17, 33, 100, 257];
 
     [AvxVnniTheory]

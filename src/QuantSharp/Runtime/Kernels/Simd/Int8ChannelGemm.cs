@@ -246,9 +246,10 @@ public static unsafe class Int8ChannelGemm
     /// <summary>
     /// Largest padded depth of the small-depth kernel: its 16-column block of the panel stays in registers, 2 ymm per
     /// 4-deep group, and 6 groups (12 ymm) plus 2 accumulators and the broadcast weights fill the 16 registers that
-    /// VEX-encoded vpdpbusd can name.
+    /// VEX-encoded vpdpbusd can name; groups 7 and 8 are read from the panel per row. Deeper panels make the per-row
+    /// reloads the bottleneck (measured slower than the 6×16 tiles at K = 72 and beyond).
     /// </summary>
-    private const int SmallDepthLimit = 24;
+    private const int SmallDepthLimit = 32;
 
     /// <summary>
     /// Small K (≤ <see cref="SmallDepthLimit"/>): per 16-column block the packed columns are loaded once into registers
@@ -283,7 +284,9 @@ public static unsafe class Int8ChannelGemm
                     case 12: SmallDepthBlock<Depth12>(job, x, j0, cols); break;
                     case 16: SmallDepthBlock<Depth16>(job, x, j0, cols); break;
                     case 20: SmallDepthBlock<Depth20>(job, x, j0, cols); break;
-                    default: SmallDepthBlock<Depth24>(job, x, j0, cols); break;
+                    case 24: SmallDepthBlock<Depth24>(job, x, j0, cols); break;
+                    case 28: SmallDepthBlock<Depth28>(job, x, j0, cols); break;
+                    default: SmallDepthBlock<Depth32>(job, x, j0, cols); break;
                 }
             }
         }
@@ -298,6 +301,8 @@ public static unsafe class Int8ChannelGemm
     private struct Depth16 : IDepth { public static int Groups => 4; }
     private struct Depth20 : IDepth { public static int Groups => 5; }
     private struct Depth24 : IDepth { public static int Groups => 6; }
+    private struct Depth28 : IDepth { public static int Groups => 7; }
+    private struct Depth32 : IDepth { public static int Groups => 8; }
 
     /// <summary>Everything of one small-depth call that does not change per block (pointers, requantization constants).</summary>
     private readonly struct SmallDepthJob(byte* w, int kp, int m, int* init, int* zp, int* columnSums, float* mul, float* off,
@@ -375,6 +380,19 @@ public static unsafe class Int8ChannelGemm
                 b = Vector256.Create(*(int*)(wr + 20)).AsSByte();
                 lo = AvxVnni.MultiplyWideningAndAdd(lo, x10, b);
                 hi = AvxVnni.MultiplyWideningAndAdd(hi, x11, b);
+            }
+            if (g > 6)
+            {
+                // Groups past the sixth read their columns from the (L1-resident) panel: no registers left for them.
+                b = Vector256.Create(*(int*)(wr + 24)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, Vector256.Load(x + 384), b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, Vector256.Load(x + 416), b);
+            }
+            if (g > 7)
+            {
+                b = Vector256.Create(*(int*)(wr + 28)).AsSByte();
+                lo = AvxVnni.MultiplyWideningAndAdd(lo, Vector256.Load(x + 448), b);
+                hi = AvxVnni.MultiplyWideningAndAdd(hi, Vector256.Load(x + 480), b);
             }
             if (zp is not null)
             {
