@@ -53,10 +53,12 @@ public sealed unsafe class JitQ8Panels
     public long PanelStride => (long)Blocks * RecordBytes;
     public byte* Record(int panel, int block) => Pointer + ((long)panel * Blocks + block) * RecordBytes;
 
-    private static readonly ConditionalWeakTable<PackedQ8Weights, JitQ8Panels> Cache = new();
+    private static readonly ConditionalWeakTable<PackedQ8Weights, Lazy<JitQ8Panels>> Cache = new();
 
-    /// <summary>The panels of <paramref name="w"/>, built on first use and kept while the weights live.</summary>
-    public static JitQ8Panels For(PackedQ8Weights w) => Cache.GetValue(w, static x => new JitQ8Panels(x));
+    /// <summary>The panels of <paramref name="w"/>, built once (also when workers ask at the same time) and kept
+    /// while the weights live.</summary>
+    public static JitQ8Panels For(PackedQ8Weights w) =>
+        Cache.GetValue(w, static x => new Lazy<JitQ8Panels>(() => new JitQ8Panels(x), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 }
 
 /// <summary>Arguments of the generated block-scaled kernel (rdi points here). Offsets are fixed in the code.</summary>
@@ -145,13 +147,15 @@ public static unsafe class JitQ8Gemm
         a.Mov(Gp.R10, Mem.At(Gp.Rdi, 40));
         a.Mov(Gp.R11, Mem.At(Gp.Rdi, 48));
         a.Lea(Gp.R15, Mem.At(Gp.R11, Gp.R11, 2));
+        a.Lea(Gp.R14, Mem.At(Gp.R9, Gp.R9, 2));
+        a.Lea(Gp.R13, Mem.At(Gp.Rcx, Gp.Rcx, 2));
         a.Mov(Gp.Rbp, Mem.At(Gp.Rdi, 72));
         a.Mov(Gp.Rax, Mem.At(Gp.Rdi, 80));
         a.KmovwFromGp(1, Gp.Rax);
         for (int t = 0; t < tokens; t++)
             for (int c = 0; c < panels; c++) a.Vpxord(F(t, c), F(t, c), F(t, c));
-        Mem Tok(Gp b, int t, int disp) => t == 0 ? Mem.At(b, disp) : Mem.At(b, Gp.R9, t, disp);
-        Mem Dm(Gp b, int t) => t == 0 ? Mem.At(b) : Mem.At(b, Gp.Rcx, t);
+        Mem Tok(Gp b, int t, int disp) => t switch { 0 => Mem.At(b, disp), 3 => Mem.At(b, Gp.R14, 1, disp), _ => Mem.At(b, Gp.R9, t, disp) };
+        Mem Dm(Gp b, int t) => t switch { 0 => Mem.At(b), 3 => Mem.At(b, Gp.R13, 1), _ => Mem.At(b, Gp.Rcx, t) };
         Mem Wm(int c, int disp) => c switch
         {
             0 => Mem.At(Gp.R10, disp),
