@@ -63,6 +63,11 @@ public static class Program
             BenchmarkSwitcher.FromTypes(Suite).Run(rest.Length == 0 ? ["--filter", "*"] : rest, SuiteConfig.Create(artifacts));
             return;
         }
+        if (args.Length >= 1 && args[0] == "node-min")
+        {
+            NodeMinQuick.Run(args[1..]);
+            return;
+        }
         if (args.Length >= 1 && args[0] == "jit-model")
         {
             JitModelQuick.Run(args[1..]);

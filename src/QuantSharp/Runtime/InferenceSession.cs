@@ -38,6 +38,12 @@ public sealed partial class InferenceSession : IDisposable
             var lowered = model.Clone();
             if (Lowering.IntegerLowering.Apply(lowered, _options.IntegerExecution) > 0) model = lowered;
         }
+        if (_options.FuseFloatOperators && _options.ValueObserver is null && Lowering.FloatFusion.IsApplicable(model) &&
+            _options.Registry.IsSupported(Lowering.FloatFusion.Domain, "Conv", 1))
+        {
+            var fused = model.Clone();
+            if (Lowering.FloatFusion.Apply(fused) > 0) model = fused;
+        }
         _model = model;
         var g = model.Graph;
         _options.Registry.EnsureSupported(model);

@@ -21,6 +21,13 @@ public sealed record SessionOptions
     /// <summary>Check inputs' dtype and fixed dimensions against the model's declarations.</summary>
     public bool ValidateInputs { get; init; } = true;
 
+    /// <summary>
+    /// Fuse float operators when the session is created (BatchNormalization folded into Conv, Relu / Clip into the
+    /// Conv epilogue), on a copy of the model; see <see cref="Lowering.FloatFusion"/>. Not applied when
+    /// <see cref="ValueObserver"/> is set (it must see every original value).
+    /// </summary>
+    public bool FuseFloatOperators { get; init; } = true;
+
     /// <summary>Run quantized (QDQ) models in the integer domain (on a copy of the model); see <see cref="Lowering.IntegerLowering"/>.</summary>
     public Lowering.IntegerExecutionOptions IntegerExecution { get; init; } = new();
 }

@@ -4,7 +4,7 @@ using QuantSharp.Runtime.Kernels.Simd;
 namespace QuantSharp.Tests.Kernels;
 
 /// <summary>
-/// The vectorised 8-bit element-wise kernels (per-tensor DequantizeLinear, quantized same-shape Mul) equal their
+/// The vectorised 8-bit element-wise kernels (per-tensor DequantizeLinear, quantized same-shape Mul, byte plane sums) equal their
 /// scalar references bit for bit over sizes 0–257 (odd and vector-edge sizes), u8 and s8 codes, several parameters.
 /// <see cref="Int8SelfCheck"/> re-runs <see cref="CheckAll"/> with instruction sets switched off.
 /// </summary>
@@ -19,12 +19,35 @@ public class Int8ElementwiseTests
     [Fact]
     public void ActivationMatMulMatchesReferenceBitForBit() => CheckMatMul();
 
+    [Fact]
+    public void ByteSumMatchesReferenceExactly() => CheckByteSum();
+
     /// <summary>Every check; throws on the first difference.</summary>
     internal static void CheckAll()
     {
         CheckDequantize();
         CheckMul();
         CheckMatMul();
+        CheckByteSum();
+    }
+
+    /// <summary>Plane sums over lengths 0–257 and 4099, unaligned starts, u8 and s8 (flip 0x80), and all-0xFF runs (largest sums).</summary>
+    private static unsafe void CheckByteSum()
+    {
+        var rng = new Random(11);
+        var data = new byte[4099 + 3];
+        foreach (int len in Enumerable.Range(0, 258).Append(4099))
+            foreach (int offset in new[] { 0, 1, 3 })
+                foreach (byte flip in new byte[] { 0, 0x80 })
+                    foreach (bool full in new[] { false, true })
+                    {
+                        if (full) Array.Fill(data, (byte)(flip == 0 ? 0xFF : 0x7F));
+                        else rng.NextBytes(data);
+                        long expected = ByteSumReference.Sum(data.AsSpan(offset, len), flip);
+                        long actual;
+                        fixed (byte* p = data) actual = ByteSum.Sum(p + offset, len, flip);
+                        Assert.True(expected == actual, $"byte sum length {len} offset {offset} flip {flip}: {actual} != {expected}");
+                    }
     }
 
     private static void CheckMatMul()

@@ -104,6 +104,10 @@ public class NnConvTests
         "2,3,4,1|8,8|3,3|dilations=2,2;pads=2,2,2,2",
         "3,2,3,1|10|3|pads=1,1",
         "4,6,4,2|5,7|3,3|pads=1,1,1,1",
+        // One input channel per group with several outputs each (one-channel stem, channel multiplier 3): the
+        // stride-phase direct kernel.
+        "2,1,6,1|9,11|3,3|pads=1,1,1,1",
+        "2,2,6,2|8,9|3,3|strides=2,2;pads=1,1,1,1",
     };
 
     private static (int[] x, int[] w, int group, NodeAttribute[] attrs) Parse(string spec, bool transpose = false)

@@ -28,6 +28,7 @@ public sealed class IntConvKernel : OpKernel
     private OutputStage _out = null!;
     private IntGemmWeights[] _groups = [];
     private Int8ChannelWeights? _channel;
+    private float[]? _wf;
 
     public override void Initialize(KernelInitContext ctx)
     {
@@ -53,6 +54,15 @@ public sealed class IntConvKernel : OpKernel
         // 2-D convolutions with one input channel per group (stems included) also go direct: the stride-phase
         // path runs a few long axpys per output plane, cheaper than im2col rows of K = Πk bytes through the GEMM.
         bool direct = (group > 1 && _wShape[1] == 1 && m == group) || (_wShape.Length == 4 && _wShape[1] == 1 && m % group == 0);
+        // One input channel per group, several taps (depthwise, stems): float tap sums of (x − z_x)(w − z_w), exact
+        // while ks·255² < 2^24 (see DepthwiseFloat), cheaper than im2col rows of K = ks bytes through the GEMM.
+        int ks = w.Length / Math.Max(m, 1);
+        if (_wShape.Length is 3 or 4 && _wShape[1] == 1 && m % group == 0 && ks > 1 && ks <= MaxExactTaps)
+        {
+            _wf = new float[w.Length];
+            for (int i = 0; i < _wf.Length; i++) _wf[i] = _w[i] - _wZero[i / ks];
+            return;
+        }
         // One group of a 1-D or 2-D convolution: weights-on-the-left GEMM (output rows are channels, NCHW directly).
         if (group == 1 && _wShape.Length is 3 or 4 && Int8ChannelGemm.IsSupported)
         {
@@ -90,6 +100,11 @@ public sealed class IntConvKernel : OpKernel
         if (_channel is not null)
         {
             RunChannel(ctx, x, win, yBuf, n, c, m);
+            return;
+        }
+        if (_wf is not null && FloatDepthwise.Supports(win))
+        {
+            DepthwiseFloat(ctx, x, win, yBuf, n, c, m, group);
             return;
         }
         if (_groups.Length == 0 && win.KD == 1 && win.ID == 1 && win.OD == 1)
@@ -190,6 +205,75 @@ public sealed class IntConvKernel : OpKernel
             finally
             {
                 ArrayPool<T>.Shared.Return(col);
+                ArrayPool<int>.Shared.Return(acc);
+            }
+        });
+    }
+
+    /// <summary>Largest tap count whose float sums of products (|x − z_x|, |w − z_w| ≤ 255) stay below 2^24: 258.</summary>
+    private const int MaxExactTaps = (1 << 24) / (255 * 255);
+
+    /// <summary>
+    /// Convolutions with one input channel per group (depthwise, stems), 1-D or 2-D, through
+    /// <see cref="FloatDepthwise"/>'s stride-phase planes: the input plane is widened to floats x − z_x, the taps
+    /// (w − z_w as floats) summed with fused multiply-adds, the sums converted back to int32 and requantized per
+    /// channel. Every product and partial sum is an integer of magnitude ≤ ks·255² &lt; 2^24, so each float step is
+    /// exact and the accumulators equal the integer tap loop's bit for bit; output planes of one group (all of a
+    /// stem's) reuse the phase planes of their shared input plane.
+    /// </summary>
+    private unsafe void DepthwiseFloat<T>(KernelContext ctx, Tensor<T> x, Window3D win, Array yBuf, int n, int c, int m, int group)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var layout = new DepthwiseLayout(win);
+        int ks = win.KernelSize, p = win.OutputSize, inPlane = win.InputSize, mult = m / group;
+        bool signed = typeof(T) == typeof(sbyte);
+        var xd = x.Data;
+        var wf = _wf!;
+        int xZero = _xZero;
+        // Float-mode requantization to 8-bit codes runs straight from the float sums (the same arithmetic as the
+        // int32 path, which converts the sums to float first); fixed point and float outputs go through int32.
+        var rq = _out.Quantized?.Channel;
+        bool fused = rq is not null && yBuf is byte[] or sbyte[];
+        ctx.ParallelFor(n * m, MinPlanes(p * ks), (lo, hi) =>
+        {
+            var scratch = ArrayPool<float>.Shared.Rent(layout.Total);
+            var acc = ArrayPool<int>.Shared.Rent(p);
+            var starts = new int[ks];
+            var masks = new uint[layout.MaskLength];
+            FloatDepthwise.TapStarts(win, layout, starts);
+            FloatDepthwise.RowMasks(win, layout, masks);
+            try
+            {
+                fixed (T* px = xd) fixed (float* ps = scratch) fixed (float* pw = wf) fixed (int* pst = starts) fixed (uint* pm = masks)
+                fixed (int* pa = acc) fixed (byte* py0 = &MemoryMarshal.GetArrayDataReference(yBuf))
+                {
+                    FloatDepthwise.Prepare(layout, ps);
+                    long filled = -1;
+                    for (int op = lo; op < hi; op++)
+                    {
+                        int ch = op % m;
+                        long xBase = ((long)(op / m) * c + ch / mult) * inPlane;
+                        if (xBase != filled)
+                        {
+                            FloatDepthwise.WidenToFloat((byte*)px + xBase, inPlane, signed, xZero, FloatDepthwise.Stage(layout, ps));
+                            FloatDepthwise.FillPhases(win, layout, FloatDepthwise.Stage(layout, ps), ps, pm);
+                            filled = xBase;
+                        }
+                        float* a = FloatDepthwise.Accumulate(layout, ps, pst, ks, pw + (long)ch * ks, 0f);
+                        if (fused)
+                        {
+                            FloatDepthwise.RequantizeRows(win, layout, a, ps, rq!.Multipliers[ch], rq.Offsets[ch], rq.ZeroPoint, rq.Min, rq.Max, py0 + (long)op * p);
+                            continue;
+                        }
+                        float* sums = FloatDepthwise.Compact(win, layout, a, ps);
+                        for (int i = 0; i < p; i++) pa[i] = (int)sums[i];
+                        _out.WriteChannel(yBuf, op * p, acc.AsSpan(0, p), ch);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(scratch);
                 ArrayPool<int>.Shared.Return(acc);
             }
         });

@@ -298,7 +298,7 @@ public sealed class IntSoftmaxKernel : OpKernel
 /// spatial elements. Inputs: x, x_scale, x_zero_point, y_scale, y_zero_point.
 /// </summary>
 [OnnxOperator("GlobalAveragePool", 1, Domain = IntegerLowering.Domain)]
-public sealed class IntGlobalAveragePoolKernel : OpKernel
+public sealed unsafe class IntGlobalAveragePoolKernel : OpKernel
 {
     private double _ratio;
     private int _xz, _yz, _min, _max;
@@ -323,31 +323,22 @@ public sealed class IntGlobalAveragePoolKernel : OpKernel
         int planes = x.Shape[0] * x.Shape[1], s = planes == 0 ? 0 : x.Length / planes;
         var dst = new int[planes];
         float m = (float)(_ratio / Math.Max(s, 1));
-        for (int p = 0; p < planes; p++)
+        // s8 codes are summed as code + 128 (xor 0x80), so the zero point moves by 128 too.
+        (byte[] bytes, byte flip, int zero) = x switch
         {
-            long sum = x switch
+            Tensor<byte> u => (u.Data, (byte)0, _xz),
+            Tensor<sbyte> sb => ((byte[])(Array)sb.Data, (byte)0x80, _xz + 128),
+            _ => throw new QuantSharpException($"x must be uint8 or int8, got {x}"),
+        };
+        fixed (byte* px = bytes)
+        {
+            for (int p = 0; p < planes; p++)
             {
-                Tensor<byte> u => PlaneSum(u.Data.AsSpan(p * s, s)),
-                Tensor<sbyte> sb => PlaneSum(sb.Data.AsSpan(p * s, s)),
-                _ => throw new QuantSharpException($"x must be uint8 or int8, got {x}"),
-            };
-            sum -= (long)_xz * s;
-            dst[p] = QuantMath.Saturate(MathF.Round(sum * m, MidpointRounding.ToEven) + _yz, _min, _max);
+                long sum = Kernels.Simd.ByteSum.Sum(px + (long)p * s, s, flip) - (long)zero * s;
+                dst[p] = QuantMath.Saturate(MathF.Round(sum * m, MidpointRounding.ToEven) + _yz, _min, _max);
+            }
         }
         Operators.Quantization.QuantTensorOps.StoreInts(y, dst);
-    }
-
-    /// <summary>Σ of one plane's quantized values, exact (int partial sums of at most 2^23 bytes, then long).</summary>
-    private static long PlaneSum<T>(ReadOnlySpan<T> v) where T : unmanaged, IBinaryInteger<T>
-    {
-        long total = 0;
-        for (int i0 = 0; i0 < v.Length; i0 += 1 << 23)
-        {
-            int part = 0, end = Math.Min(v.Length, i0 + (1 << 23));
-            for (int i = i0; i < end; i++) part += int.CreateTruncating(v[i]);
-            total += part;
-        }
-        return total;
     }
 
     internal static int[] QuantizedInts(Tensor x) => x is Tensor<byte> or Tensor<sbyte>

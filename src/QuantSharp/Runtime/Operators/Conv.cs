@@ -10,17 +10,29 @@ namespace QuantSharp.Runtime.Operators;
 /// the scalar reference). Per batch image and group, Y_g (M/g × out) = W_g (M/g × C/g·k) · col (C/g·k × out),
 /// where col is the im2col matrix, or X itself for 1×1 stride-1 unpadded kernels. Depthwise convolutions
 /// (group == C == M) use a direct kernel. Constant weights are packed once per group.
+/// The same kernel runs <see cref="Lowering.FloatFusion"/>'s fused Conv (domain quantsharp.float), which adds
+/// float attributes activation_min / activation_max: Y = min(max(conv, min), max) in the epilogue (a folded Relu or
+/// Clip that follows the Conv).
 /// </summary>
 [OnnxOperator("Conv", 1)]
+[OnnxOperator("Conv", 1, Domain = Lowering.FloatFusion.Domain)]
 public sealed class ConvKernel : OpKernel
 {
     private WindowAttributes _attrs = null!;
     private SgemmPackedA[]? _packed;
     private Tensor? _packedFrom;
+    private bool _clamp;
+    private float _lo = float.NegativeInfinity, _hi = float.PositiveInfinity;
 
     public override void Initialize(KernelInitContext ctx)
     {
         _attrs = WindowAttributes.FromNode(Node);
+        if (Node.Domain == Lowering.FloatFusion.Domain)
+        {
+            _lo = Node.GetFloat(Lowering.FloatFusion.MinAttribute, float.NegativeInfinity);
+            _hi = Node.GetFloat(Lowering.FloatFusion.MaxAttribute, float.PositiveInfinity);
+            _clamp = !float.IsNegativeInfinity(_lo) || !float.IsPositiveInfinity(_hi);
+        }
         if (ctx.Constant(1) is Tensor<float> w && w.Rank >= 3 && w.Shape[0] % _attrs.Group == 0)
         {
             int mg = w.Shape[0] / _attrs.Group, kg = w.Length / Math.Max(1, w.Shape[0]);
@@ -50,10 +62,29 @@ public sealed class ConvKernel : OpKernel
         if (geo.SpatialRank > Window3D.MaxRank)
         {
             ConvReference.Conv(geo, x.Data, w.Data, bias, y.Data);
+            ClampAll(y.Data);
             return;
         }
         var win = new Window3D(geo);
         int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup;
+        if (cg == 1 && FloatDepthwise.Supports(win) && (mg == 1 || win.KernelSize > 1))
+        {
+            // One input channel per group (depthwise, one-channel stems), 2-D / 1-D: stride-phase planes, bias and
+            // activation in the epilogue; output planes split over threads.
+            int planes = geo.Batch * geo.OutputChannels;
+            var xd = x.Data; var wd = w.Data; var yd = y.Data; var bd = b?.Data;
+            int scratchLen = FloatDepthwise.ScratchLength(win);
+            long work = (long)win.OutputSize * win.KernelSize + win.InputSize;
+            bool clamp = _clamp;
+            float lo = _lo, hi = _hi;
+            ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
+            {
+                var scratch = ctx.RentScratch<float>(scratchLen);
+                try { FloatDepthwise.Run(win, geo.OutputChannels, mg, xd, wd, bd, clamp, lo, hi, yd, s, e, scratch); }
+                finally { ctx.ReturnScratch(scratch); }
+            });
+            return;
+        }
         if (cg == 1 && mg == 1)
         {
             // Depthwise: one plane per (n, c); planes are independent, so split them over threads.
@@ -62,6 +93,7 @@ public sealed class ConvKernel : OpKernel
             long work = (long)win.OutputSize * win.KernelSize;
             ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
                 ConvKernels.Depthwise(win, geo.InputChannels, xd, wd, bd, yd, s, e));
+            ClampAll(yd);
             return;
         }
 
@@ -78,14 +110,14 @@ public sealed class ConvKernel : OpKernel
                 if (cached is null || !cached.Win.Equals(win)) _tapMasks = cached = new TapMaskCache(win, ConvKernels.TapMasks(win));
                 masks = cached.Masks;
             }
-            RunBatched(ctx, geo, win, x.Data, b?.Data, y.Data, packed, masks);
+            RunBatched(ctx, geo, win, x.Data, b?.Data, y.Data, packed, masks, _clamp, _lo, _hi);
             return;
         }
         // The column matrix is built for a slab of output positions at a time so that it (and its packed copy)
         // stays within a few MB however large the image is.
         int chunk = direct ? outS : Math.Clamp(ColumnBudget / Math.Max(1, kg) / 512 * 512, 512, Math.Max(512, outS));
         chunk = Math.Min(chunk, outS);
-        var job = new GroupJob(geo, win, x.Data, w.Data, b?.Data, y.Data, packed, direct, chunk);
+        var job = new GroupJob(geo, win, x.Data, w.Data, b?.Data, y.Data, packed, direct, chunk, _clamp, _lo, _hi);
         int tasks = geo.Batch * geo.Group;
         if (ctx.Threads > 1 && tasks >= ctx.Threads)
         {
@@ -109,6 +141,18 @@ public sealed class ConvKernel : OpKernel
         }
     }
 
+    /// <summary>The fused activation over a whole output (paths whose epilogue does not clamp).</summary>
+    private void ClampAll(float[] y)
+    {
+        if (_clamp) ClampInPlace(y, _lo, _hi);
+    }
+
+    /// <summary>y = min(max(y, lo), hi) in place.</summary>
+    private static unsafe void ClampInPlace(Span<float> y, float lo, float hi)
+    {
+        fixed (float* p = y) FloatDepthwise.ClampCopy(p, p, y.Length, true, lo, hi);
+    }
+
     private sealed record TapMaskCache(Window3D Win, uint[] Masks);
 
     private TapMaskCache? _tapMasks;
@@ -126,7 +170,7 @@ public sealed class ConvKernel : OpKernel
     /// Slabs are split over threads; each GEMM runs on its thread.
     /// </summary>
     private static void RunBatched(KernelContext ctx, ConvGeometry geo, Window3D win, float[] x, float[]? bias, float[] y,
-        SgemmPackedA[] packed, uint[] masks)
+        SgemmPackedA[] packed, uint[] masks, bool clamp, float lo, float hi)
     {
         int cg = geo.InputChannelsPerGroup, mg = geo.OutputChannelsPerGroup, outS = win.OutputSize;
         int kg = cg * win.KernelSize, nr = Sgemm.NR;
@@ -151,7 +195,7 @@ public sealed class ConvKernel : OpKernel
                     int q0 = t / geo.Group * slab, width = (int)Math.Min(slab, total - q0);
                     var packedB = ConvKernels.PackColumns(win, geo.InputChannels, g * cg, kg, x, q0, width, pb, row, masks);
                     Sgemm.Multiply(packed[g], packedB, c.AsSpan(0, mg * width), width);
-                    ScatterColumns(c, width, q0, outS, geo.OutputChannels, g * mg, mg, bias, y);
+                    ScatterColumns(c, width, q0, outS, geo.OutputChannels, g * mg, mg, bias, y, clamp, lo, hi);
                 }
             }
             finally
@@ -163,8 +207,9 @@ public sealed class ConvKernel : OpKernel
         });
     }
 
-    /// <summary>Y[img, m0 + m, pos] = C[m, q − q0] + bias[m0 + m] for the slab's columns q = img·S + pos.</summary>
-    private static void ScatterColumns(float[] c, int width, int q0, int outS, int channels, int m0, int mg, float[]? bias, float[] y)
+    /// <summary>Y[img, m0 + m, pos] = clamp(C[m, q − q0] + bias[m0 + m]) for the slab's columns q = img·S + pos.</summary>
+    private static void ScatterColumns(float[] c, int width, int q0, int outS, int channels, int m0, int mg, float[]? bias, float[] y,
+        bool clamp, float lo, float hi)
     {
         for (int q = q0; q < q0 + width;)
         {
@@ -175,6 +220,7 @@ public sealed class ConvKernel : OpKernel
                 var dst = y.AsSpan((img * channels + m0 + m) * outS + pos, len);
                 if (bias is null) src.CopyTo(dst);
                 else System.Numerics.Tensors.TensorPrimitives.Add(src, bias[m0 + m], dst);
+                if (clamp) ClampInPlace(dst, lo, hi);
             }
             q += len;
         }
@@ -185,7 +231,7 @@ public sealed class ConvKernel : OpKernel
     /// the GEMM use its threads; without, they run on the calling thread.
     /// </summary>
     private sealed record GroupJob(ConvGeometry Geo, Window3D Win, float[] X, float[] W, float[]? B, float[] Y,
-        SgemmPackedA[]? Packed, bool Direct, int Chunk)
+        SgemmPackedA[]? Packed, bool Direct, int Chunk, bool Clamp, float Lo, float Hi)
     {
         public void Run(int n, int g, float[]? col, KernelContext? ctx)
         {
@@ -217,6 +263,8 @@ public sealed class ConvKernel : OpKernel
                     Sgemm.Multiply(Packed[g], false, width, bMat, width, yChunk, outS, 1f, B is not null, threads);
                 else
                     Sgemm.Multiply(false, false, mg, width, kg, W.AsSpan(g * mg * kg, mg * kg), kg, bMat, width, yChunk, outS, 1f, B is not null, threads);
+                if (Clamp)
+                    for (int m = 0; m < mg; m++) ClampInPlace(ySpan.Slice(m * outS + c0, width), Lo, Hi);
             }
         }
     }

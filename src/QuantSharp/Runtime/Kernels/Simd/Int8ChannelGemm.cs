@@ -200,6 +200,9 @@ public static unsafe class Int8ChannelGemm
         // Tile sums, row r at acc[16·r]: the tile loops are separate methods so that the register allocator sees
         // only their 12 (or 8) accumulators; inlined into this method it spilled some of them on every K step.
         int* acc = stackalloc int[6 * BlockColumns];
+        // Per-row correction −zx'·ΣW[m] + K·zx'·zw[m], the tiles' starting sums (wrapping int32 addition commutes,
+        // so starting from it equals adding it afterwards).
+        int* init = stackalloc int[6];
         fixed (int* rowSums = w.RowSums) fixed (int* zp = w.ZeroPoints)
         fixed (float* mul = rq?.Multipliers) fixed (float* off = rq?.Offsets)
         {
@@ -208,10 +211,11 @@ public static unsafe class Int8ChannelGemm
             {
                 byte* wr = wp + (long)m0 * kp;
                 int rows = Math.Min(6, m - m0);
+                for (int r = 0; r < 6; r++) init[r] = r < rows ? ctx.Correction(m0 + r) : 0;
                 for (int b = 0; b < blocks; b++)
                 {
                     int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
-                    Tile6(wr, kp, panel + (long)b * kp * BlockColumns, acc);
+                    Tile6(wr, kp, panel + (long)b * kp * BlockColumns, acc, init);
                     ctx.Columns(j0, cols, out var s0, out var s1);
                     for (int r = 0; r < rows; r++)
                         ctx.Row(m0 + r, Vector256.Load(acc + r * 16), Vector256.Load(acc + r * 16 + 8), s0, s1, j0, cols);
@@ -221,10 +225,11 @@ public static unsafe class Int8ChannelGemm
             {
                 int rows = Math.Min(Int8ChannelWeights.RowBlock, m - m0);
                 byte* wr = wp + (long)m0 * kp;
+                for (int r = 0; r < 4; r++) init[r] = r < rows ? ctx.Correction(m0 + r) : 0;
                 for (int b = 0; b < blocks; b++)
                 {
                     int j0 = b * BlockColumns, cols = Math.Min(BlockColumns, n - j0);
-                    Tile(wr, kp, panel + (long)b * kp * BlockColumns, acc);
+                    Tile(wr, kp, panel + (long)b * kp * BlockColumns, acc, init);
                     ctx.Columns(j0, cols, out var s0, out var s1);
                     for (int r = 0; r < rows; r++)
                         ctx.Row(m0 + r, Vector256.Load(acc + r * 16), Vector256.Load(acc + r * 16 + 8), s0, s1, j0, cols);
@@ -234,8 +239,8 @@ public static unsafe class Int8ChannelGemm
     }
 
     /// <summary>
-    /// Per-output correction and store of one row of a tile: acc + (−zx'·ΣW[m] + K·zx'·zw[m]) − zw[m]·ΣX'[j]
-    /// (wrapping int32), then either the int32 row or its requantized bytes.
+    /// Per-output correction and store of one row of a tile: acc − zw[m]·ΣX'[j] (wrapping int32; the tile started
+    /// from <see cref="Correction"/>), then either the int32 row or its requantized bytes.
     /// </summary>
     private readonly struct Epilogue(Int8ChannelWeights w, int k, int xZero, int* rowSums, int* zp, int* columnSums,
         Int8ChannelRequantization? rq, float* mul, float* off, byte* y, int ldy, int* c, int ldc)
@@ -249,12 +254,12 @@ public static unsafe class Int8ChannelGemm
             s1 = Load8(columnSums + j0 + 8, cols - 8);
         }
 
+        /// <summary>−zx'·ΣW[m] + K·zx'·zw[m] for row m (wrapping int32).</summary>
+        public int Correction(int mi) => unchecked(-xZero * rowSums[mi] + k * xZero * zp[mi]);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Row(int mi, Vector256<int> lo, Vector256<int> hi, Vector256<int> s0, Vector256<int> s1, int j0, int cols)
         {
-            var cv = Vector256.Create(unchecked(-xZero * rowSums[mi] + k * xZero * zp[mi]));
-            lo += cv;
-            hi += cv;
             int zw = zp[mi];
             if (zw != 0)
             {
@@ -314,12 +319,12 @@ public static unsafe class Int8ChannelGemm
         return Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte();
     }
 
-    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
+    /// <summary>init[r] + Σ W'[m0 + r, k]·X'[k, j] for 4 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(byte* w, int kp, byte* x, int* acc)
+    private static void Tile(byte* w, int kp, byte* x, int* acc, int* init)
     {
-        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector256<int> a20 = default, a21 = default, a30 = default, a31 = default;
+        Vector256<int> a00 = Vector256.Create(init[0]), a01 = a00, a10 = Vector256.Create(init[1]), a11 = a10;
+        Vector256<int> a20 = Vector256.Create(init[2]), a21 = a20, a30 = Vector256.Create(init[3]), a31 = a30;
         byte* w0 = w, w1 = w + kp, w2 = w + 2 * kp, w3 = w + 3 * kp;
         for (int g = 0; g < kp; g += 4, x += 64)
         {
@@ -342,12 +347,13 @@ public static unsafe class Int8ChannelGemm
         a20.Store(acc + 32); a21.Store(acc + 40); a30.Store(acc + 48); a31.Store(acc + 56);
     }
 
-    /// <summary>Raw Σ W'[m0 + r, k]·X'[k, j] for 6 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
+    /// <summary>init[r] + Σ W'[m0 + r, k]·X'[k, j] for 6 rows and the 16 columns of one packed block, row r to acc[16·r].</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6(byte* w, int kp, byte* x, int* acc)
+    private static void Tile6(byte* w, int kp, byte* x, int* acc, int* init)
     {
-        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
-        Vector256<int> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        Vector256<int> a00 = Vector256.Create(init[0]), a01 = a00, a10 = Vector256.Create(init[1]), a11 = a10;
+        Vector256<int> a20 = Vector256.Create(init[2]), a21 = a20, a30 = Vector256.Create(init[3]), a31 = a30;
+        Vector256<int> a40 = Vector256.Create(init[4]), a41 = a40, a50 = Vector256.Create(init[5]), a51 = a50;
         for (int g = 0; g < kp; g += 4, x += 64)
         {
             var x0 = Vector256.Load(x);

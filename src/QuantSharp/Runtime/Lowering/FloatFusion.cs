@@ -1,0 +1,114 @@
+using QuantSharp.Graph;
+using QuantSharp.Quantization.Passes;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Runtime.Lowering;
+
+/// <summary>
+/// Session-time fusions of float operators, applied by <see cref="InferenceSession"/> to a copy of the model so that
+/// a convolution's output is written once instead of being re-read by per-element passes:
+/// <list type="number">
+/// <item>BatchNormalization (inference form, constant parameters) after a Conv with constant weights is folded into
+/// the Conv (<see cref="GraphPasses.FoldBatchNormalization"/>: W' = W·k, b' = (b − mean)·k + B, k = scale / √(var + ε)).</item>
+/// <item>A Relu, or a Clip with constant bounds, that is the only reader of a float Conv's output becomes the Conv's
+/// epilogue: the pair is replaced by one Conv node in <see cref="Domain"/> with the Conv's inputs and attributes plus
+/// <see cref="MinAttribute"/> / <see cref="MaxAttribute"/> (Relu: min 0), computing min(max(conv, min), max).</item>
+/// </list>
+/// Values that are graph outputs are never fused away. Sessions with a value observer (calibration) are not fused,
+/// since the observer must see every original value. BN folding changes float rounding slightly (the product W·k is
+/// rounded once); activations fused into the epilogue give the same values as the separate Clip.
+/// </summary>
+public static class FloatFusion
+{
+    /// <summary>Operator domain of the fused float operators.</summary>
+    public const string Domain = "quantsharp.float";
+
+    /// <summary>Lower clamp bound of a fused Conv (float attribute; absent = no bound).</summary>
+    public const string MinAttribute = "activation_min";
+
+    /// <summary>Upper clamp bound of a fused Conv (float attribute; absent = no bound).</summary>
+    public const string MaxAttribute = "activation_max";
+
+    /// <summary>Whether the model has a float-domain Conv that a fusion could apply to.</summary>
+    public static bool IsApplicable(Model model) =>
+        model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Conv" } && n.Output(0) is { Uses.Count: 1 } y &&
+            y.Uses[0].Node is { Domain.Length: 0, OpType: "BatchNormalization" or "Relu" or "Clip" });
+
+    /// <summary>Applies the fusions in place; returns the number of nodes removed by them.</summary>
+    public static int Apply(Model model)
+    {
+        int done = FoldBatchNorms(model);
+        done += FuseActivations(model);
+        if (done > 0) model.Graph.Edit().RemoveUnused();
+        return done;
+    }
+
+    /// <summary>BN folding, only where the Conv's output is float (the only type the folded weights apply to).</summary>
+    private static int FoldBatchNorms(Model model)
+    {
+        bool any = model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "BatchNormalization" } &&
+            n.Input(0)?.Producer is { Domain.Length: 0, OpType: "Conv" } conv && conv.Input(1)?.Initializer is Tensor<float>);
+        return any ? GraphPasses.FoldBatchNormalization(model) : 0;
+    }
+
+    private static int FuseActivations(Model model)
+    {
+        var g = model.Graph;
+        var rw = g.Edit();
+        int fused = 0;
+        foreach (var conv in g.Nodes.ToArray())
+        {
+            if (conv is not { Domain.Length: 0, OpType: "Conv" } || conv.Owner is null) continue;
+            var y = conv.Output(0);
+            if (y is null || y.Uses.Count != 1 || g.Outputs.Contains(y) || conv.Outputs.Count != 1) continue;
+            if (y.Type is { } t && t.ElementType != DataType.Float) continue;
+            var act = y.Uses[0].Node;
+            if (act.Domain.Length != 0 || y.Uses[0].InputIndex != 0) continue;
+            float lo, hi;
+            if (act.OpType == "Relu") (lo, hi) = (0f, float.PositiveInfinity);
+            else if (act.OpType != "Clip" || !ClipBounds(model, act, out lo, out hi)) continue;
+            var outV = act.Output(0);
+            if (outV is null) continue;
+
+            string name = outV.Name;
+            var fusedOut = rw.CreateValue(name + "_fused", outV.Type);
+            var attrs = conv.Attributes.Values.ToList();
+            if (!float.IsNegativeInfinity(lo)) attrs.Add(NodeAttribute.Of(MinAttribute, lo));
+            if (!float.IsPositiveInfinity(hi)) attrs.Add(NodeAttribute.Of(MaxAttribute, hi));
+            rw.AddNode("Conv", conv.Inputs, name: conv.Name + "_" + act.OpType, domain: Domain, attributes: attrs,
+                before: conv, outputs: [fusedOut]);
+            rw.ReplaceAllUses(outV, fusedOut);
+            rw.RemoveNode(act);
+            rw.RemoveNode(conv);
+            rw.RenameValue(fusedOut, name);
+            fused++;
+        }
+        if (fused > 0) model.SetOpset(Domain, 1);
+        return fused;
+    }
+
+    /// <summary>
+    /// Constant float bounds of a Clip: attributes min / max before opset 11, optional scalar inputs 1 and 2 from
+    /// opset 11 (absent = unbounded). False when a bound is not a constant float scalar.
+    /// </summary>
+    private static bool ClipBounds(Model model, Node clip, out float lo, out float hi)
+    {
+        lo = float.NegativeInfinity;
+        hi = float.PositiveInfinity;
+        if (OperatorRegistry.OpsetFor(model, clip) < 11)
+        {
+            lo = clip.GetFloat("min", float.MinValue);
+            hi = clip.GetFloat("max", float.MaxValue);
+            return true;
+        }
+        for (int i = 1; i <= 2; i++)
+        {
+            var v = clip.Input(i);
+            if (v is null) continue;
+            if (GraphPasses.ConstantOf(v) is not Tensor<float> { Length: 1 } t) return false;
+            if (i == 1) lo = t.Data[0];
+            else hi = t.Data[0];
+        }
+        return true;
+    }
+}
