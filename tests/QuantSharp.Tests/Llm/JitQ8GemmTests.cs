@@ -55,6 +55,25 @@ public class JitQ8GemmTests
         Assert.Equal(Bits(expected), Bits(z));
     }
 
+    /// <summary>Every variant decodes completely with objdump and holds the block step's instructions.</summary>
+    [Fact]
+    public void GeneratedVariantsDisassembleCleanly()
+    {
+        if (!QuantSharp.Tests.Jit.X64AssemblerTests.ObjdumpAvailable()) return;
+        for (int t = 1; t <= JitQ8Gemm.MaxTokens; t++)
+            for (int c = 1; c <= JitQ8Gemm.MaxPanels; c++)
+            {
+                var text = QuantSharp.Tests.Jit.X64AssemblerTests.Disassemble(JitQ8Gemm.Emit(t, c));
+                Assert.DoesNotContain(text, l => l.Contains("(bad)"));
+                Assert.Equal("ret", text[^1]);
+                Assert.Equal(8 * t * c, text.Count(l => l.StartsWith("vpdpbusd ")));
+                Assert.Equal(t * c, text.Count(l => l.StartsWith("vmulps ") && l.Contains("DWORD BCST")));
+                Assert.Equal(t * c, text.Count(l => l.StartsWith("vcvtdq2ps ")));
+                Assert.Equal(t * c, text.Count(l => l.StartsWith("vfmadd231ps ")));
+                Assert.Equal(t, text.Count(l => l.StartsWith("vmovdqu32 ZMMWORD PTR") && l.Contains("{k1}")));
+            }
+    }
+
     private static int[] Bits(float[] v) => v.Select(BitConverter.SingleToInt32Bits).ToArray();
 
     [Fact]
