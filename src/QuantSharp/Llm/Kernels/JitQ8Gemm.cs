@@ -16,8 +16,6 @@ public sealed unsafe class JitQ8Panels
 {
     public const int PanelRows = 16;
     public const int RecordBytes = 576;
-    private readonly byte[] _store;
-
     public JitQ8Panels(PackedQ8Weights w)
     {
         if (w.Format != QFormat.Q8_0) throw new ArgumentException($"{w.Format} weights have no generated block kernel");
@@ -25,24 +23,43 @@ public sealed unsafe class JitQ8Panels
         Blocks = w.Blocks;
         Panels = (w.Rows + PanelRows - 1) / PanelRows;
         long bytes = (long)Panels * Blocks * RecordBytes;
-        _store = GC.AllocateArray<byte>(checked((int)(bytes + 64)), pinned: true);
-        nint a = (nint)Unsafe.AsPointer(ref _store[0]);
-        Pointer = (byte*)((a + 63) & ~(nint)63);
+        // Native, 64-byte aligned and not zeroed (every byte is written below): a GC array would be zeroed first and
+        // its size would count towards the managed heap's collection budget.
+        Pointer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        GC.AddMemoryPressure(bytes);
+        // Panel p = groups 2p (rows 0–7) and 2p+1 (rows 8–15): quad q of the record is quad q of the first tile
+        // (32 bytes) followed by quad q of the second, so the copy is by whole quads. A missing second group
+        // (odd group count) stays zero, like the padded rows of a partial group (code 0, scale 0).
         for (int p = 0; p < Panels; p++)
-            for (int b = 0; b < Blocks; b++)
+            for (int half = 0; half < 2; half++)
             {
-                byte* rec = Record(p, b);
-                float* sc = (float*)(rec + 512);
-                for (int r = 0; r < PanelRows; r++)
+                int g = 2 * p + half;
+                if (g >= w.Groups)
                 {
-                    int row = p * PanelRows + r;
-                    if (row >= Rows) continue;
-                    int g = row / PackedQ8Weights.GroupRows, rr = row % PackedQ8Weights.GroupRows;
+                    for (int b = 0; b < Blocks; b++)
+                    {
+                        byte* rec = Record(p, b);
+                        for (int q = 0; q < 8; q++) new Span<byte>(rec + q * 64 + half * 32, 32).Clear();
+                        new Span<float>((float*)(rec + 512) + half * PackedQ8Weights.GroupRows, PackedQ8Weights.GroupRows).Clear();
+                    }
+                    continue;
+                }
+                for (int b = 0; b < Blocks; b++)
+                {
+                    byte* rec = Record(p, b);
                     byte* tile = w.Tile(g, b);
-                    for (int q = 0; q < 8; q++) *(uint*)(rec + q * 64 + r * 4) = *(uint*)(tile + q * 32 + rr * 4);
-                    sc[r] = (float)BitConverter.UInt16BitsToHalf(w.TileScales(g, b)[rr]);
+                    for (int q = 0; q < 8; q++) Buffer.MemoryCopy(tile + q * 32, rec + q * 64 + half * 32, 32, 32);
+                    float* sc = (float*)(rec + 512) + half * PackedQ8Weights.GroupRows;
+                    ushort* d = w.TileScales(g, b);
+                    for (int r = 0; r < PackedQ8Weights.GroupRows; r++) sc[r] = (float)BitConverter.UInt16BitsToHalf(d[r]);
                 }
             }
+    }
+
+    ~JitQ8Panels()
+    {
+        NativeMemory.AlignedFree(Pointer);
+        GC.RemoveMemoryPressure(Bytes);
     }
 
     public int Rows { get; }
