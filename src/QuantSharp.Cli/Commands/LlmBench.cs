@@ -79,9 +79,12 @@ internal static class LlmBench
         double secs = sw.Elapsed.TotalSeconds;
         ctx.Out.WriteLine();
         ctx.Out.WriteLine($"{name} {LlmCommand.TypeOf(args)}: {made} tokens in {secs:F2} s = {made / secs:F2} tokens/s decode, " +
-            $"prompt {prompt.Length} tokens in {pp:F2} s, {dec.Threads} threads, kernels {QKernels.Selected}, weights generated in {load:F1} s");
+            $"prompt {prompt.Length} tokens in {pp:F2} s, {dec.Threads} threads, kernels {KernelLabel(dec)}, weights generated in {load:F1} s");
         return Program.ExitOk;
     }
+
+    /// <summary>The managed path, plus the generated kernel that Q8_0 products use when it is on.</summary>
+    private static string KernelLabel(LlamaDecoder dec) => dec.UseGeneratedKernels ? $"{QKernels.Selected} + Jit (Q8_0)" : QKernels.Selected.ToString();
 
     private static int Argmax(float[] v)
     {
@@ -168,6 +171,7 @@ internal static class LlmBench
                     jw.WriteString("type", type);
                     jw.WriteNumber("threads", dec.Threads);
                     jw.WriteString("kernels", QKernels.Selected.ToString());
+                    jw.WriteBoolean("generated_q8_0_kernels", dec.UseGeneratedKernels);
                     jw.WriteNumber("prompt_tokens", prompt.Length);
                     jw.WriteNumber("prompt_tokens_per_s", ppRate);
                     jw.WriteNumber("decode_tokens", n);
@@ -184,7 +188,7 @@ internal static class LlmBench
                 ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
                 return Program.ExitOk;
             }
-            ctx.Out.WriteLine($"{source} {type}, {dec.Threads} threads, kernels {QKernels.Selected} (best of {reps}; weights ready in {load:F1} s)");
+            ctx.Out.WriteLine($"{source} {type}, {dec.Threads} threads, kernels {KernelLabel(dec)} (best of {reps}; weights ready in {load:F1} s)");
             ctx.Out.WriteLine($"prompt processing: {prompt.Length} tokens in {bestPp:F3} s = {ppRate:F1} tokens/s");
             ctx.Out.WriteLine($"decode:            {n} tokens in {bestTg:F3} s = {tgRate:F2} tokens/s, {bytes / 1e9:F3} GB of weights per token = {gbs:F1} GB/s");
             ctx.Out.WriteLine($"process CPU time: prompt {cpuPp:F2} s, decode {cpuTg:F2} s (wall × {dec.Threads} threads would be {bestPp * dec.Threads:F2} s and {bestTg * dec.Threads:F2} s: " +

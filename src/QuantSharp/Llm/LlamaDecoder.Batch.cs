@@ -86,6 +86,7 @@ public sealed partial class LlamaDecoder
         public readonly float*[] Y = new float*[3];
         public readonly int[] Ldy = new int[3], Start = new int[4];
         public int Count, Tokens;
+        public bool Jit;
         public Q8Batch X = null!;
 
         public void Set(int i, IPackedQ8Matrix m, float* y, int ldy)
@@ -106,6 +107,15 @@ public sealed partial class LlamaDecoder
             var m = M[i]!;
             var p = m.Packed;
             int g0 = (chunk - Start[i]) * ChunkGroups, g1 = Math.Min(p.Groups, g0 + ChunkGroups);
+            if (Jit && p.Format == QFormat.Q8_0)
+            {
+                // Generated 512-bit kernel on 16-row panels, for the prompt and for decode (one token: measured faster
+                // than the managed GEMV too); g0 is a multiple of 8 groups, so panels g0/2 … cover the chunk.
+                var panels = JitQ8Panels.For(p);
+                for (int t0 = 0; t0 < Tokens; t0 += TokenBlock)
+                    JitQ8Gemm.Gemm(panels, X, t0, Math.Min(Tokens, t0 + TokenBlock), Y[i], Ldy[i], g0 / 2, Math.Min(panels.Panels, (g1 + 1) / 2));
+                return;
+            }
             // Token blocks outermost: the chunk's weights (≤ 8 groups × 176 tiles × 256 B) stay in L2 across blocks.
             for (int t0 = 0; t0 < Tokens; t0 += TokenBlock)
                 QKernels.Gemm(m.Isa, p, X, t0, Math.Min(Tokens, t0 + TokenBlock), Y[i], Ldy[i], g0, g1);
@@ -113,6 +123,38 @@ public sealed partial class LlamaDecoder
     }
 
     private ProductJob? _product;
+
+    private bool _useGenerated = JitQ8Gemm.IsEnabled;
+
+    /// <summary>
+    /// Whether batched products (prompt processing) of Q8_0 matrices run on the generated 512-bit kernels
+    /// (<see cref="JitQ8Gemm"/>); default: supported and QUANTSHARP_JIT not 0. Setting true where they are unsupported
+    /// keeps the managed kernels. Results are identical either way.
+    /// </summary>
+    public bool UseGeneratedKernels
+    {
+        get => _useGenerated;
+        set
+        {
+            _useGenerated = value && JitQ8Gemm.IsSupported;
+            PrepareGeneratedKernels();
+        }
+    }
+
+    /// <summary>
+    /// Re-packs every Q8_0 matrix the products use into <see cref="JitQ8Panels"/> (once per weights object, shared by
+    /// all decoders of it), so the first prompt does not pay for it; matrices in parallel.
+    /// </summary>
+    private void PrepareGeneratedKernels()
+    {
+        if (!_useGenerated) return;
+        var packed = Weights.Layers.SelectMany(l => l.Matrices).Append(Weights.Classifier).OfType<IPackedQ8Matrix>()
+            .Select(m => m.Packed).Where(p => p.Format == QFormat.Q8_0).Distinct().ToArray();
+        QuantSharp.Runtime.Parallelism.For(Threads, packed.Length, 1, (i0, i1) =>
+        {
+            for (int i = i0; i < i1; i++) JitQ8Panels.For(packed[i]);
+        });
+    }
 
     /// <summary>y[offset + r] = (W·x)[r] for one quantized token, rows split over the workers.</summary>
     private unsafe void PackedProduct(IPackedQ8Matrix m, Q8Batch x, float[] y, int offset, int rows)
@@ -123,6 +165,7 @@ public sealed partial class LlamaDecoder
             var job = _product ??= new ProductJob();
             job.X = x;
             job.Tokens = 1;
+            job.Jit = UseGeneratedKernels;
             job.Set(0, m, py, 0);
             Pool.Run(job, job.Chunks);
         }
@@ -269,6 +312,7 @@ public sealed partial class LlamaDecoder
             var job = _product ??= new ProductJob();
             job.X = qx;
             job.Tokens = n;
+            job.Jit = UseGeneratedKernels;
             for (int i = 0; i < outs.Length; i++) job.Set(i, (IPackedQ8Matrix)outs[i].M, (float*)outs[i].Y, outs[i].Ldy);
             Pool.Run(job, job.Chunks);
             return;

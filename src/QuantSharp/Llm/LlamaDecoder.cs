@@ -56,6 +56,7 @@ public sealed partial class LlamaDecoder
         int hs = Config.HeadSize;
         _invFreq = new double[hs / 2];
         for (int i = 0; i < hs / 2; i++) _invFreq[i] = 1.0 / Math.Pow(Config.RopeTheta, 2.0 * i / hs);
+        PrepareGeneratedKernels();
     }
 
     public LlamaWeights Weights { get; }

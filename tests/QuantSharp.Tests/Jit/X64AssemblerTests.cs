@@ -112,6 +112,8 @@ public class X64AssemblerTests
             Add(a => a.Vpdpbusd(z, v, m), $"vpdpbusd zmm{z},zmm{v},ZMMWORD PTR {MemText(m)}");
             Add(a => a.Vpdpbusd(z, v, m, broadcast: true), $"vpdpbusd zmm{z},zmm{v},DWORD BCST {MemText(m)}");
             Add(a => a.Vpaddd(z, v, m), $"vpaddd zmm{z},zmm{v},ZMMWORD PTR {MemText(m)}");
+            Add(a => a.Vmulps(z, v, m), $"vmulps zmm{z},zmm{v},ZMMWORD PTR {MemText(m)}");
+            Add(a => a.Vmulps(z, v, m, broadcast: true), $"vmulps zmm{z},zmm{v},DWORD BCST {MemText(m)}");
         }
         regCycle = 0;
         foreach (var m in Mems(needIndex: true))
@@ -138,6 +140,8 @@ public class X64AssemblerTests
             Add(a => a.Vpdpbusd(z1, z2, z3, 1 + z % 7), $"vpdpbusd zmm{z1}{{k{1 + z % 7}}},zmm{z2},zmm{z3}");
             Add(a => a.Vpaddd(z1, z2, z3), $"vpaddd zmm{z1},zmm{z2},zmm{z3}");
             Add(a => a.Vpxord(z1, z2, z3), $"vpxord zmm{z1},zmm{z2},zmm{z3}");
+            Add(a => a.Vcvtdq2ps(z1, z2), $"vcvtdq2ps zmm{z1},zmm{z2}");
+            Add(a => a.Vfmadd231ps(z1, z2, z3), $"vfmadd231ps zmm{z1},zmm{z2},zmm{z3}");
             Add(a => a.Vpbroadcastd(z1, (Gp)(z % 16)), $"vpbroadcastd zmm{z1},{Gp32[z % 16]}");
         }
         for (int r = 0; r < 16; r++)

@@ -408,6 +408,16 @@ public sealed class X64Assembler
     public void Vpdpbusd(int dst, int src1, Mem src2, bool broadcast = false) =>
         EvexRRM(2, 1, 0x50, dst, src1, src2, broadcast ? 4 : 64, broadcast: broadcast);
 
+    /// <summary>vcvtdq2ps zmm1, zmm2: EVEX.512.0F.W0 5B /r — int32 → float, rounded by MXCSR (nearest-even).</summary>
+    public void Vcvtdq2ps(int dst, int src) => EvexRRR(1, 0, 0x5B, dst, 0, src);
+
+    /// <summary>vmulps zmm1, zmm2, m512 or m32{1to16}: EVEX.512.0F.W0 59 /r.</summary>
+    public void Vmulps(int dst, int src1, Mem src2, bool broadcast = false) =>
+        EvexRRM(1, 0, 0x59, dst, src1, src2, broadcast ? 4 : 64, broadcast: broadcast);
+
+    /// <summary>vfmadd231ps zmm1, zmm2, zmm3: EVEX.512.66.0F38.W0 B8 /r — zmm1 = zmm2·zmm3 + zmm1, one rounding.</summary>
+    public void Vfmadd231ps(int dst, int src1, int src2) => EvexRRR(2, 1, 0xB8, dst, src1, src2);
+
     /// <summary>vpaddd zmm1, zmm2, zmm3: EVEX.512.66.0F.W0 FE /r.</summary>
     public void Vpaddd(int dst, int src1, int src2) => EvexRRR(1, 1, 0xFE, dst, src1, src2);
 
