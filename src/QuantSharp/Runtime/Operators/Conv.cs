@@ -77,7 +77,7 @@ public sealed class ConvKernel : OpKernel
             long work = (long)win.OutputSize * win.KernelSize + win.InputSize;
             bool clamp = _clamp;
             float lo = _lo, hi = _hi;
-            ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
+            ctx.ParallelFor(planes, (int)Math.Max(1, DepthwiseMinWorkPerChunk / Math.Max(1, work)), (s, e) =>
             {
                 var scratch = ctx.RentScratch<float>(scratchLen);
                 try { FloatDepthwise.Run(win, geo.OutputChannels, mg, xd, wd, bd, clamp, lo, hi, yd, s, e, scratch); }
@@ -91,7 +91,7 @@ public sealed class ConvKernel : OpKernel
             int planes = geo.Batch * geo.InputChannels;
             var xd = x.Data; var wd = w.Data; var yd = y.Data; var bd = b?.Data;
             long work = (long)win.OutputSize * win.KernelSize;
-            ctx.ParallelFor(planes, (int)Math.Max(1, 32768 / Math.Max(1, work)), (s, e) =>
+            ctx.ParallelFor(planes, (int)Math.Max(1, DepthwiseMinWorkPerChunk / Math.Max(1, work)), (s, e) =>
                 ConvKernels.Depthwise(win, geo.InputChannels, xd, wd, bd, yd, s, e));
             ClampAll(yd);
             return;
@@ -156,6 +156,12 @@ public sealed class ConvKernel : OpKernel
     private sealed record TapMaskCache(Window3D Win, uint[] Masks);
 
     private TapMaskCache? _tapMasks;
+
+    /// <summary>
+    /// Depthwise work (taps × outputs) a thread must get before planes are split: handing a chunk to a pool thread
+    /// costs tens of microseconds on a busy two-core machine, more than a batch-1 layer's whole plane loop.
+    /// </summary>
+    private const long DepthwiseMinWorkPerChunk = 1L << 19;
 
     /// <summary>Images with fewer output positions than this share GEMMs (small N per image wastes the tiles).</summary>
     private const int BatchedOutputLimit = 4096;
