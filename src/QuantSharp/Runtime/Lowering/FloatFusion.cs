@@ -13,6 +13,10 @@ namespace QuantSharp.Runtime.Lowering;
 /// <item>A Relu, or a Clip with constant bounds, that is the only reader of a float Conv's output becomes the Conv's
 /// epilogue: the pair is replaced by one Conv node in <see cref="Domain"/> with the Conv's inputs and attributes plus
 /// <see cref="MinAttribute"/> / <see cref="MaxAttribute"/> (Relu: min 0), computing min(max(conv, min), max).</item>
+/// <item>The exact-GELU chain exported by PyTorch, y = (x·(erf(x ⊘ c) + 1))·0.5 with ⊘ a Div or Mul by a constant
+/// float scalar c (c = √2 or 1/√2), whose intermediate values each have one reader, becomes one Gelu node in
+/// <see cref="Domain"/> carrying <see cref="ErfDivisorAttribute"/> or <see cref="ErfScaleAttribute"/>. It computes the
+/// same float operations in the same order block by block (temporaries stay in L1), so results are bit-identical.</item>
 /// </list>
 /// Values that are graph outputs are never fused away. Sessions with a value observer (calibration) are not fused,
 /// since the observer must see every original value. BN folding changes float rounding slightly (the product W·k is
@@ -29,16 +33,24 @@ public static class FloatFusion
     /// <summary>Upper clamp bound of a fused Conv (float attribute; absent = no bound).</summary>
     public const string MaxAttribute = "activation_max";
 
-    /// <summary>Whether the model has a float-domain Conv that a fusion could apply to.</summary>
+    /// <summary>Fused Gelu: erf's argument is x / c (float attribute c).</summary>
+    public const string ErfDivisorAttribute = "erf_divisor";
+
+    /// <summary>Fused Gelu: erf's argument is x · c (float attribute c).</summary>
+    public const string ErfScaleAttribute = "erf_scale";
+
+    /// <summary>Whether the model has a float-domain Conv or Erf that a fusion could apply to.</summary>
     public static bool IsApplicable(Model model) =>
         model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Conv" } && n.Output(0) is { Uses.Count: 1 } y &&
-            y.Uses[0].Node is { Domain.Length: 0, OpType: "BatchNormalization" or "Relu" or "Clip" });
+            y.Uses[0].Node is { Domain.Length: 0, OpType: "BatchNormalization" or "Relu" or "Clip" }) ||
+        model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Erf" });
 
     /// <summary>Applies the fusions in place; returns the number of nodes removed by them.</summary>
     public static int Apply(Model model)
     {
         int done = FoldBatchNorms(model);
         done += FuseActivations(model);
+        done += FuseGelus(model);
         if (done > 0) model.Graph.Edit().RemoveUnused();
         return done;
     }
@@ -85,6 +97,83 @@ public static class FloatFusion
         }
         if (fused > 0) model.SetOpset(Domain, 1);
         return fused;
+    }
+
+    /// <summary>
+    /// Finds t = x ⊘ c → Erf → Add 1 → Mul x → Mul 0.5 (commuted operands accepted) and replaces the five nodes by one
+    /// fused Gelu node; every intermediate value must have exactly one reader and not be a graph output.
+    /// </summary>
+    private static int FuseGelus(Model model)
+    {
+        var g = model.Graph;
+        var rw = g.Edit();
+        int fused = 0;
+        foreach (var erf in g.Nodes.ToArray())
+        {
+            if (erf is not { Domain.Length: 0, OpType: "Erf" } || erf.Owner is null) continue;
+            if (erf.Input(0) is not { } t || t.Producer is not { Domain.Length: 0, OpType: "Div" or "Mul" } pre) continue;
+            if (!SingleReader(g, t, erf) || pre.Inputs.Count != 2) continue;
+            Value? x;
+            float c;
+            string cAttr;
+            if (pre.OpType == "Div")
+            {
+                if (!ScalarConstant(pre.Input(1), out c)) continue;
+                x = pre.Input(0);
+                cAttr = ErfDivisorAttribute;
+            }
+            else
+            {
+                int ci = ScalarConstant(pre.Input(1), out c) ? 1 : ScalarConstant(pre.Input(0), out c) ? 0 : -1;
+                if (ci < 0) continue;
+                x = pre.Input(1 - ci);
+                cAttr = ErfScaleAttribute;
+            }
+            if (x is null || x.Type is { ElementType: not DataType.Float }) continue;
+            if (erf.Output(0) is not { } e || e.Uses.Count != 1) continue;
+            var add = e.Uses[0].Node;
+            if (add is not { Domain.Length: 0, OpType: "Add" } || add.Inputs.Count != 2 || !SingleReader(g, e, add)) continue;
+            if (!ScalarConstant(add.Input(1 - e.Uses[0].InputIndex), out float one) || one != 1f) continue;
+            var a = add.Output(0)!;
+            if (a.Uses.Count != 1) continue;
+            var mul = a.Uses[0].Node;
+            if (mul is not { Domain.Length: 0, OpType: "Mul" } || mul.Inputs.Count != 2 || !SingleReader(g, a, mul)) continue;
+            if (mul.Input(1 - a.Uses[0].InputIndex) != x) continue;
+            var m = mul.Output(0)!;
+            if (m.Uses.Count != 1) continue;
+            var half = m.Uses[0].Node;
+            if (half is not { Domain.Length: 0, OpType: "Mul" } || half.Inputs.Count != 2 || !SingleReader(g, m, half)) continue;
+            if (!ScalarConstant(half.Input(1 - m.Uses[0].InputIndex), out float h) || h != 0.5f) continue;
+            if (half.Output(0) is not { } outV) continue;
+
+            string name = outV.Name;
+            var fusedOut = rw.CreateValue(name + "_fused", outV.Type);
+            rw.AddNode("Gelu", [x], name: erf.Name + "_gelu", domain: Domain, attributes: [NodeAttribute.Of(cAttr, c)],
+                before: pre, outputs: [fusedOut]);
+            rw.ReplaceAllUses(outV, fusedOut);
+            rw.RemoveNode(half);
+            rw.RemoveNode(mul);
+            rw.RemoveNode(add);
+            rw.RemoveNode(erf);
+            rw.RemoveNode(pre);
+            rw.RenameValue(fusedOut, name);
+            fused++;
+        }
+        if (fused > 0) model.SetOpset(Domain, 1);
+        return fused;
+    }
+
+    /// <summary>v is read by node only (one use, one output) and is not a graph output.</summary>
+    private static bool SingleReader(Graph.Graph g, Value v, Node node) =>
+        v.Uses.Count == 1 && v.Uses[0].Node == node && node.Outputs.Count == 1 && !g.Outputs.Contains(v);
+
+    /// <summary>A constant float scalar (rank 0, so broadcasting it never changes the other operand's shape).</summary>
+    private static bool ScalarConstant(Value? v, out float c)
+    {
+        c = 0;
+        if (GraphPasses.ConstantOf(v) is not Tensor<float> { Length: 1 } t || t.Shape.Length != 0) return false;
+        c = t.Data[0];
+        return true;
     }
 
     /// <summary>

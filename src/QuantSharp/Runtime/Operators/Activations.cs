@@ -432,3 +432,56 @@ public sealed class GeluKernel : UnaryKernel
         }
     }
 }
+
+/// <summary>
+/// Fused exact GELU built by <see cref="Lowering.FloatFusion"/> from x ⊘ c → Erf → Add 1 → Mul x → Mul 0.5:
+/// y = (x·(erf(x ⊘ c) + 1))·0.5 with ⊘ = / (attribute erf_divisor) or · (erf_scale). Each step is the same float
+/// operation, in the same order, as the separate nodes, so the result is bit-identical to the unfused chain; the
+/// gain is one pass over memory instead of five (blocks of <see cref="ActivationMath.Block"/> stay in L1).
+/// </summary>
+[OnnxOperator("Gelu", 1, Domain = Lowering.FloatFusion.Domain)]
+public sealed class FusedGeluKernel : UnaryKernel
+{
+    private float _c;
+    private bool _divide;
+
+    public override void Initialize(KernelInitContext ctx)
+    {
+        var div = Node.Attribute(Lowering.FloatFusion.ErfDivisorAttribute);
+        var scale = Node.Attribute(Lowering.FloatFusion.ErfScaleAttribute);
+        if ((div is null) == (scale is null))
+            throw new QuantSharpException($"node {Node.Describe()}: fused Gelu needs exactly one of {Lowering.FloatFusion.ErfDivisorAttribute} / {Lowering.FloatFusion.ErfScaleAttribute}");
+        _divide = div is not null;
+        _c = Node.GetFloat(_divide ? Lowering.FloatFusion.ErfDivisorAttribute : Lowering.FloatFusion.ErfScaleAttribute, 1f);
+    }
+
+    /// <summary>y = (x·(erf(x ⊘ c) + 1))·0.5, in blocks; x and y may be the same span.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Compute(ReadOnlySpan<float> x, Span<float> y, float c, bool divide)
+    {
+        Span<float> t = stackalloc float[ActivationMath.Block];
+        for (int start = 0; start < x.Length; start += ActivationMath.Block)
+        {
+            int n = Math.Min(ActivationMath.Block, x.Length - start);
+            var xs = x.Slice(start, n);
+            var ts = t[..n];
+            if (divide) TensorPrimitives.Divide(xs, c, ts);
+            else TensorPrimitives.Multiply(xs, c, ts);
+            ActivationMath.Erf(ts, ts);
+            TensorPrimitives.Add(ts, 1f, ts);
+            TensorPrimitives.Multiply(xs, ts, ts);
+            TensorPrimitives.Multiply(ts, 0.5f, y.Slice(start, n));
+        }
+    }
+
+    protected override void Apply(ReadOnlySpan<float> x, Span<float> y) => Compute(x, y, _c, _divide);
+
+    protected override void Apply(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            y[i] = v * (ActivationMath.Erf(_divide ? v / _c : v * _c) + 1) * 0.5;
+        }
+    }
+}
