@@ -17,6 +17,9 @@ namespace QuantSharp.Runtime.Lowering;
 /// float scalar c (c = √2 or 1/√2), whose intermediate values each have one reader, becomes one Gelu node in
 /// <see cref="Domain"/> carrying <see cref="ErfDivisorAttribute"/> or <see cref="ErfScaleAttribute"/>. It computes the
 /// same float operations in the same order block by block (temporaries stay in L1), so results are bit-identical.</item>
+/// <item>A MatMul with a constant float 2-D B [K, N] whose only reader is an Add of a constant float bias [N] becomes
+/// one MatMul node in <see cref="Domain"/> with the bias as third input (y = bias + A·B in the SGEMM's accumulate mode,
+/// saving a pass over y); the addition order differs, so results agree within float rounding.</item>
 /// </list>
 /// Values that are graph outputs are never fused away. Sessions with a value observer (calibration) are not fused,
 /// since the observer must see every original value. BN folding changes float rounding slightly (the product W·k is
@@ -43,7 +46,8 @@ public static class FloatFusion
     public static bool IsApplicable(Model model) =>
         model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Conv" } && n.Output(0) is { Uses.Count: 1 } y &&
             y.Uses[0].Node is { Domain.Length: 0, OpType: "BatchNormalization" or "Relu" or "Clip" }) ||
-        model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Erf" });
+        model.Graph.Nodes.Any(n => n is { Domain.Length: 0, OpType: "Erf" } ||
+            n is { Domain.Length: 0, OpType: "MatMul" } && n.Output(0) is { Uses.Count: 1 } y && y.Uses[0].Node is { Domain.Length: 0, OpType: "Add" });
 
     /// <summary>Applies the fusions in place; returns the number of nodes removed by them.</summary>
     public static int Apply(Model model)
@@ -51,6 +55,7 @@ public static class FloatFusion
         int done = FoldBatchNorms(model);
         done += FuseActivations(model);
         done += FuseGelus(model);
+        done += FuseMatMulBias(model);
         if (done > 0) model.Graph.Edit().RemoveUnused();
         return done;
     }
@@ -156,6 +161,37 @@ public static class FloatFusion
             rw.RemoveNode(add);
             rw.RemoveNode(erf);
             rw.RemoveNode(pre);
+            rw.RenameValue(fusedOut, name);
+            fused++;
+        }
+        if (fused > 0) model.SetOpset(Domain, 1);
+        return fused;
+    }
+
+    /// <summary>MatMul(A, W const [K, N]) → Add(·, bias const [N]) (either Add operand order) → fused MatMul(A, W, bias).</summary>
+    private static int FuseMatMulBias(Model model)
+    {
+        var g = model.Graph;
+        var rw = g.Edit();
+        int fused = 0;
+        foreach (var mm in g.Nodes.ToArray())
+        {
+            if (mm is not { Domain.Length: 0, OpType: "MatMul" } || mm.Owner is null || mm.Inputs.Count != 2) continue;
+            if (GraphPasses.ConstantOf(mm.Input(1)) is not Tensor<float> { Rank: 2 } w) continue;
+            if (mm.Output(0) is not { } y || y.Uses.Count != 1) continue;
+            var add = y.Uses[0].Node;
+            if (add is not { Domain.Length: 0, OpType: "Add" } || add.Inputs.Count != 2 || !SingleReader(g, y, add)) continue;
+            var biasV = add.Input(1 - y.Uses[0].InputIndex);
+            if (GraphPasses.ConstantOf(biasV) is not Tensor<float> { Rank: 1 } bias || bias.Length != w.Shape[1]) continue;
+            if (add.Output(0) is not { } outV) continue;
+
+            string name = outV.Name;
+            var fusedOut = rw.CreateValue(name + "_fused", outV.Type);
+            rw.AddNode("MatMul", [mm.Input(0)!, mm.Input(1)!, biasV!], name: mm.Name + "_bias", domain: Domain,
+                before: mm, outputs: [fusedOut]);
+            rw.ReplaceAllUses(outV, fusedOut);
+            rw.RemoveNode(add);
+            rw.RemoveNode(mm);
             rw.RenameValue(fusedOut, name);
             fused++;
         }

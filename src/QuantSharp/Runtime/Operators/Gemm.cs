@@ -89,7 +89,13 @@ public sealed class GemmKernel : OpKernel
 /// and the added axis removed from the result; leading batch axes broadcast. When B is 2-D every batch of A
 /// shares it, so A's batches are folded into one GEMM with M·batch rows; a constant B is packed once.
 /// </summary>
+/// <remarks>
+/// The <see cref="Lowering.FloatFusion.Domain"/> form (built by <see cref="Lowering.FloatFusion"/> from MatMul → Add)
+/// has a third input, a constant bias [N] broadcast over the rows: y is filled with it and the product accumulated
+/// into it, y = bias + A·B (float rounding differs from (A·B) + bias by the order of one addition).
+/// </remarks>
 [OnnxOperator("MatMul", 1)]
+[OnnxOperator("MatMul", 1, Domain = Lowering.FloatFusion.Domain)]
 public sealed class MatMulKernel : OpKernel
 {
     private SgemmPackedB? _packed;
@@ -117,12 +123,22 @@ public sealed class MatMulKernel : OpKernel
         {
             // B is one matrix: fold every batch of A into the rows of a single GEMM.
             int rows = ShapeUtil.Product(plan.ABatch) * m;
+            bool accumulate = Node.Domain == Lowering.FloatFusion.Domain;
+            if (accumulate)
+            {
+                var bias = NnShapes.FloatInput(ctx, 2, "MatMul");
+                if (bias.Rank != 1 || bias.Length != n)
+                    throw new QuantSharpException($"node {Node.Describe()}: fused MatMul bias {ShapeUtil.Format(bias.Shape)} is not [{n}]");
+                for (int r = 0; r < rows; r++) bias.Data.CopyTo(y.Data, r * n);
+            }
             if (ReferenceEquals(b, _packedFrom) && _packed is not null)
-                Sgemm.Multiply(false, rows, a.Data, k, _packed, y.Data, n, threads: ctx.Threads);
+                Sgemm.Multiply(false, rows, a.Data, k, _packed, y.Data, n, accumulate: accumulate, threads: ctx.Threads);
             else
-                Sgemm.Multiply(false, false, rows, n, k, a.Data, k, b.Data, n, y.Data, n, threads: ctx.Threads);
+                Sgemm.Multiply(false, false, rows, n, k, a.Data, k, b.Data, n, y.Data, n, accumulate: accumulate, threads: ctx.Threads);
             return;
         }
+        if (Node.Domain == Lowering.FloatFusion.Domain)
+            throw new QuantSharpException($"node {Node.Describe()}: fused MatMul needs a 2-D B, got {ShapeUtil.Format(b.Shape)}");
         var batch = plan.Batch;
         int count = ShapeUtil.Product(batch);
         var aStr = BroadcastStrides(plan.ABatch, batch, m * k);
