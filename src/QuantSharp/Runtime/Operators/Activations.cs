@@ -71,6 +71,57 @@ public static class ActivationMath
         tail[..(n - i)].CopyTo(y[i..]);
     }
 
+    // exp for x ≤ 0 (ExpNonPositive): x = n·ln2 + r with n = round(x·log2 e), |r| ≤ ln2/2, r by Cody–Waite in two FMA
+    // steps (ln2 = LnHi + LnLo, LnHi with 16 significant bits so n·LnHi is exact); e^r by its degree-7 Taylor
+    // polynomial (truncation r⁸/8! ≤ 5e-9 relative); 2^n applied through the exponent field (n ≥ −126, normal).
+    private const float Log2E = 1.44269504088896341f, LnHi = 0.693145751953125f, LnLo = 1.42860682030941723e-06f;
+    private const float ExpMin = -87.33654f; // ln(2⁻¹²⁶): below it the result is < 1.2e-38 and returned as 0
+    private const float E2 = 1f / 2, E3 = 1f / 6, E4 = 1f / 24, E5 = 1f / 120, E6 = 1f / 720, E7 = 1f / 5040;
+
+    /// <summary>
+    /// e^x for x ≤ 0 in 16 lanes, relative error ≤ about 2 ulp; x &lt; −87.34 (also −∞) gives 0, NaN stays NaN.
+    /// Results for x &gt; 0 are not defined. .NET's Vector512.Exp is several times slower on this path (Erf, Softmax).
+    /// Bit-identical to <see cref="ExpNonPositive(float)"/> (same operations, FMA in both).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpNonPositive(Vector512<float> x)
+    {
+        var n = Vector512.Round(x * Vector512.Create(Log2E));
+        var r = Vector512.FusedMultiplyAdd(-n, Vector512.Create(LnHi), x);
+        r = Vector512.FusedMultiplyAdd(-n, Vector512.Create(LnLo), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        // 2^n: n + 127 in [1, 127] for ExpMin ≤ x ≤ 0, shifted into the exponent field. Lanes outside the range
+        // (and NaN, whose conversion is arbitrary) are replaced below.
+        var bits = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23);
+        var y = p * bits.AsSingle();
+        y = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpMin)), Vector512<float>.Zero, y);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), y, x);
+    }
+
+    /// <summary>Scalar reference of <see cref="ExpNonPositive(Vector512{float})"/>, the same float operations.</summary>
+    internal static float ExpNonPositive(float x)
+    {
+        if (float.IsNaN(x)) return x;
+        if (x < ExpMin) return 0f;
+        float n = MathF.Round(x * Log2E);
+        float r = MathF.FusedMultiplyAdd(-n, LnHi, x);
+        r = MathF.FusedMultiplyAdd(-n, LnLo, r);
+        float p = MathF.FusedMultiplyAdd(E7, r, E6);
+        p = MathF.FusedMultiplyAdd(p, r, E5);
+        p = MathF.FusedMultiplyAdd(p, r, E4);
+        p = MathF.FusedMultiplyAdd(p, r, E3);
+        p = MathF.FusedMultiplyAdd(p, r, E2);
+        p = MathF.FusedMultiplyAdd(p, r, 1f);
+        p = MathF.FusedMultiplyAdd(p, r, 1f);
+        return p * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ErfVector(Vector512<float> v)
     {
@@ -78,7 +129,7 @@ public static class ActivationMath
         var two = Vector512.Create(2f);
         var a = Vector512.Abs(v);
         var c = Vector512.Min(a, Vector512.Create(4f));
-        var e = Vector512.Exp(-(c * c));
+        var e = ExpNonPositive(-(c * c));
         var t = a * a * two - one;
         var p = Vector512.Create(P7);
         p = p * t + Vector512.Create(P6);

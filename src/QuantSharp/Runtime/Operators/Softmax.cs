@@ -102,7 +102,7 @@ public abstract class SoftmaxKernelBase : OpKernel
             var sum = Vector512<float>.Zero;
             for (int i = 0; i < reduce; i += 16)
             {
-                var e = Vector512.Exp(Vector512.Create(xr.Slice(i, 16)) - vmax);
+                var e = ActivationMath.ExpNonPositive(Vector512.Create(xr.Slice(i, 16)) - vmax); // x − max ≤ 0
                 sum += e;
                 e.CopyTo(yr.Slice(i, 16));
             }
