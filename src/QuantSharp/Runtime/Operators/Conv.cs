@@ -245,7 +245,10 @@ public sealed class ConvKernel : OpKernel
             int kg = cg * Win.KernelSize, inS = Win.InputSize, outS = Win.OutputSize;
             int threads = ctx?.Threads ?? 1;
             var ySpan = Y.AsSpan((n * Geo.OutputChannels + g * mg) * outS, mg * outS);
-            if (B is not null)
+            // Packed weights: bias and activation are applied per register tile by the GEMM (one pass over Y);
+            // otherwise Y is pre-filled with the bias, accumulated into, and clamped afterwards.
+            bool fused = Packed is not null;
+            if (B is not null && !fused)
                 for (int m = 0; m < mg; m++) ySpan.Slice(m * outS, outS).Fill(B[g * mg + m]);
             int xOff = (n * Geo.InputChannels + g * cg) * inS;
             for (int c0 = 0; c0 < outS; c0 += Chunk)
@@ -265,10 +268,13 @@ public sealed class ConvKernel : OpKernel
                     bMat = colArr.AsSpan(0, kg * width);
                 }
                 var yChunk = ySpan[c0..];
-                if (Packed is not null)
-                    Sgemm.Multiply(Packed[g], false, width, bMat, width, yChunk, outS, 1f, B is not null, threads);
-                else
-                    Sgemm.Multiply(false, false, mg, width, kg, W.AsSpan(g * mg * kg, mg * kg), kg, bMat, width, yChunk, outS, 1f, B is not null, threads);
+                if (fused)
+                {
+                    Sgemm.MultiplyBiasClamp(Packed![g], false, width, bMat, width, yChunk, outS,
+                        B is null ? default : B.AsSpan(g * mg, mg), Lo, Hi, threads);
+                    continue;
+                }
+                Sgemm.Multiply(false, false, mg, width, kg, W.AsSpan(g * mg * kg, mg * kg), kg, bMat, width, yChunk, outS, 1f, B is not null, threads);
                 if (Clamp)
                     for (int m = 0; m < mg; m++) ClampInPlace(ySpan.Slice(m * outS + c0, width), Lo, Hi);
             }

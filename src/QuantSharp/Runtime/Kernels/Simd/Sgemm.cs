@@ -40,7 +40,7 @@ public sealed class SgemmPackedB
 /// same K order and block boundaries, so results do not depend on the thread count.
 /// </para>
 /// </summary>
-public static class Sgemm
+public static partial class Sgemm
 {
     /// <summary>K block: an A micro-panel (KC·MR floats) stays in L1 while B micro-panels stream from L2.</summary>
     public const int KC = 256;
