@@ -1,84 +1,91 @@
 using QuantSharp.Graph;
-using QuantSharp.Runtime;
 using QuantSharp.Runtime.Lowering;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Tests.Lowering;
 
 /// <summary>
-/// MatMul with a constant B followed by Add of a constant bias [N] is fused at session creation into one MatMul with
-/// the bias accumulated in the SGEMM: equal to the unfused graph within float rounding (one addition reordered),
-/// identical for 1 and 2 threads, and not applied when the product is a graph output or the bias is not [N].
+/// MatMul → [Q → DQ] → Add(constant bias[C]) → Q, the bias float or DequantizeLinear of int8/int32 constants and on
+/// either side, becomes one integer Gemm (the bias in its output stage, or with the inner Q → DQ a per-channel
+/// second-stage table that keeps both roundings): no float Add stays, and the result is within one output step of
+/// the float graph.
 /// </summary>
 public class MatMulBiasFusionTests
 {
-    private static Tensor<float> Random(Random rnd, params int[] shape)
+    [Theory]
+    [InlineData("float", false, false)]
+    [InlineData("int8", true, true)]
+    [InlineData("int32", true, false)]
+    [InlineData("int8", false, true)]
+    public void BiasAddJoinsTheIntegerGemm(string biasKind, bool innerQdq, bool biasFirst)
     {
-        var t = new Tensor<float>(shape);
-        for (int i = 0; i < t.Length; i++) t.Data[i] = (float)(rnd.NextDouble() * 2 - 1);
-        return t;
-    }
+        var b = new QdqGraphBuilder(51);
+        var x = b.Qdq(b.Input("x", -1f, 1f, 3, 5, 12), 2f / 255, 128);
+        var (w, _) = b.Weight([12, 8], 1, false);
+        var mm = b.Node("MatMul", [x, w]);
+        if (innerQdq) mm = b.Qdq(mm, 0.04f, 128);
+        var bias = b.Random(8, -0.5f, 0.5f);
+        Value bv;
+        if (biasKind == "float") bv = b.Edit.AddInitializer("bias", new Tensor<float>(bias, [8]));
+        else
+        {
+            float s = 0.5f / 127;
+            Tensor q = biasKind == "int8"
+                ? new Tensor<sbyte>(bias.Select(v => (sbyte)Math.Round(v / s)).ToArray(), [8])
+                : new Tensor<int>(bias.Select(v => (int)Math.Round(v / s)).ToArray(), [8]);
+            bv = b.Node("DequantizeLinear", [b.Edit.AddInitializer("bq", q), b.Edit.AddInitializer("bs", new Tensor<float>([s], []))]);
+        }
+        var add = biasFirst ? b.Node("Add", [bv, mm]) : b.Node("Add", [mm, bv]);
+        var m = b.Finish(b.Qdq(add, 0.05f, 128));
 
-    private static Model Build(Random rnd)
-    {
-        var g = new Graph.Graph { Name = "matmul_bias" };
-        var e = g.Edit();
-        // 8·100 rows × 67 × 97 ≈ 10 MFLOP: large enough to be split over 2 threads; odd K and N for the tails.
-        var x = e.AddInput("x", TensorTypeInfo.FromShape(DataType.Float, [8, 100, 67]));
-        var w1 = e.AddInitializer("w1", Random(rnd, 67, 97));
-        var b1 = e.AddInitializer("b1", Random(rnd, 97));
-        var h = e.AddNode("MatMul", [x, w1], name: "mm1").Output(0)!;
-        var hb = e.AddNode("Add", [b1, h], name: "add1").Output(0)!; // bias first
-        var w2 = e.AddInitializer("w2", Random(rnd, 97, 5));
-        var b2 = e.AddNode("Constant", [], name: "b2", attributes: [NodeAttribute.Of("value", Random(rnd, 5))]).Output(0)!;
-        var y = e.AddNode("MatMul", [hb, w2], name: "mm2").Output(0)!;
-        var yb = e.AddNode("Add", [y, b2], name: "add2").Output(0)!;
-        // Product is a graph output: stays unfused.
-        var w3 = e.AddInitializer("w3", Random(rnd, 67, 3));
-        var z = e.AddNode("MatMul", [x, w3], name: "mm3").Output(0)!;
-        var zb = e.AddNode("Add", [z, e.AddInitializer("b3", Random(rnd, 3))], name: "add3").Output(0)!;
-        // Bias of shape [1, 3] (could change the output rank for a 1-D A): stays unfused.
-        var u = e.AddNode("MatMul", [x, w3], name: "mm4").Output(0)!;
-        var ub = e.AddNode("Add", [u, e.AddInitializer("b4", Random(rnd, 1, 3))], name: "add4").Output(0)!;
-        e.AddOutput(yb);
-        e.AddOutput(z);
-        e.AddOutput(zb);
-        e.AddOutput(ub);
-        var m = new Model(g);
-        m.SetOpset("", 17);
-        return m;
+        var copy = m.Clone();
+        IntegerLowering.Apply(copy);
+        var ops = copy.Graph.Nodes.Select(n => n.OpType).ToArray();
+        Assert.DoesNotContain("Add", ops);
+        Assert.Contains(copy.Graph.Nodes, n => n.Domain == IntegerLowering.Domain && n.OpType == "Gemm");
+
+        var r = QdqGraphBuilder.Run(m, b.Feeds, lowered: false).Single().Value.As<float>();
+        var l = QdqGraphBuilder.Run(m, b.Feeds, lowered: true).Single().Value.As<float>();
+        const float tol = 0.05f;
+        for (int i = 0; i < r.Length; i++) Assert.True(Math.Abs(r.Data[i] - l.Data[i]) <= tol * 1.001f, $"[{i}] float graph {r.Data[i]}, lowered {l.Data[i]}");
     }
 
     [Fact]
-    public void FusedMatMulBiasMatchesUnfused()
+    public void AddWithoutQuantizedResultLeavesTheMatMulLowered()
     {
-        var rnd = new Random(5);
-        var model = Build(rnd);
-        var feeds = new Dictionary<string, Tensor> { ["x"] = Random(rnd, 8, 100, 67) };
-        using var plain = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1, FuseFloatOperators = false });
-        using var fused1 = new InferenceSession(model, new SessionOptions { IntraOpThreads = 1 });
-        using var fused2 = new InferenceSession(model, new SessionOptions { IntraOpThreads = 2 });
+        var b = new QdqGraphBuilder(52);
+        var x = b.Qdq(b.Input("x", -1f, 1f, 4, 12), 2f / 255, 128);
+        var (w, _) = b.Weight([12, 8], 1, false);
+        var mm = b.Qdq(b.Node("MatMul", [x, w]), 0.04f, 128);
+        var m = b.Finish(b.Node("Add", [mm, b.Edit.AddInitializer("bias", new Tensor<float>(b.Random(8, -1f, 1f), [8]))]));
+        var copy = m.Clone();
+        IntegerLowering.Apply(copy);
+        Assert.Contains(copy.Graph.Nodes, n => n.Domain == IntegerLowering.Domain && n.OpType == "Gemm");
+        Assert.Contains("Add", copy.Graph.Nodes.Select(n => n.OpType));
+    }
+}
 
-        var nodes = fused1.Model.Graph.Nodes;
-        Assert.Equal(2, nodes.Count(n => n.Domain == FloatFusion.Domain && n.OpType == "MatMul"));
-        Assert.Equal(2, nodes.Count(n => n.OpType == "Add"));
-        Assert.Equal(4, model.Graph.Nodes.Count(n => n.OpType == "Add")); // the caller's model is unchanged
-
-        var expected = plain.Run(feeds);
-        var a = fused1.Run(feeds);
-        var b = fused2.Run(feeds);
-        foreach (var name in expected.Keys)
-        {
-            var want = ((Tensor<float>)expected[name]).Data;
-            var got1 = ((Tensor<float>)a[name]).Data;
-            var got2 = ((Tensor<float>)b[name]).Data;
-            Assert.Equal(((Tensor<float>)expected[name]).Shape, ((Tensor<float>)a[name]).Shape);
-            for (int i = 0; i < want.Length; i++)
-            {
-                // |y| is up to ~50 after two layers of 67 and 97 terms; a reordered float sum differs by a few ulps.
-                Assert.True(Math.Abs(want[i] - got1[i]) <= 1e-5f * (1 + Math.Abs(want[i])), $"{name}[{i}]: {got1[i]} vs {want[i]}");
-                Assert.Equal(BitConverter.SingleToInt32Bits(got1[i]), BitConverter.SingleToInt32Bits(got2[i]));
-            }
-        }
+/// <summary>DQ(a) · DQ(b) → Q of two computed 8-bit tensors (attention) runs as one integer MatMulAct node within one output step.</summary>
+public class ActivationMatMulLoweringTests
+{
+    [Theory]
+    [InlineData(16, 16, 16, false)]
+    [InlineData(5, 19, 7, true)]
+    public void AttentionProductIsLoweredWithinOneStep(int m, int n, int k, bool broadcastB)
+    {
+        var b = new QdqGraphBuilder(53);
+        var x = b.Qdq(b.Input("a", -1f, 1f, 2, 3, m, k), 2f / 255, 128);
+        var w = broadcastB ? b.Qdq(b.Input("b", -1f, 1f, 3, k, n), 2f / 255, 100) : b.Qdq(b.Input("b", -1f, 1f, 2, 3, k, n), 2f / 255, 100);
+        float step = k / 32f / 100f;
+        var m1 = b.Finish(b.Qdq(b.Node("MatMul", [x, w]), step, 128));
+        var copy = m1.Clone();
+        IntegerLowering.Apply(copy);
+        Assert.Contains(copy.Graph.Nodes, nd => nd.Domain == IntegerLowering.Domain && nd.OpType == "MatMulAct");
+        Assert.DoesNotContain("MatMul", copy.Graph.Nodes.Select(nd => nd.OpType));
+        var r = QdqGraphBuilder.Run(m1, b.Feeds, lowered: false).Single().Value.As<float>();
+        var one = QdqGraphBuilder.Run(m1, b.Feeds, lowered: true, threads: 1).Single().Value.As<float>();
+        var two = QdqGraphBuilder.Run(m1, b.Feeds, lowered: true, threads: 2).Single().Value.As<float>();
+        Assert.Equal(one.Data, two.Data);
+        for (int i = 0; i < r.Length; i++) Assert.True(Math.Abs(r.Data[i] - one.Data[i]) <= step * 1.001f, $"[{i}] float graph {r.Data[i]}, lowered {one.Data[i]}");
     }
 }
