@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Runtime.Kernels.Reference;
 
 namespace QuantSharp.Runtime.Kernels.Simd;
@@ -22,7 +23,16 @@ public static class Int8Softmax
             var vf = Vector128.Create(flip);
             var vm = Vector128<byte>.Zero;
             for (; j <= n - 16; j += 16) vm = Vector128.Max(vm, Vector128.Create(x.Slice(j, 16)) ^ vf);
-            for (int l = 0; l < 16; l++) m = Math.Max(m, vm.GetElement(l));
+            if (Sse2.IsSupported)
+            {
+                // Horizontal maximum by halving: lanes shifted in are zero, which never exceeds a byte.
+                vm = Vector128.Max(vm, Sse2.ShiftRightLogical128BitLane(vm, 8));
+                vm = Vector128.Max(vm, Sse2.ShiftRightLogical128BitLane(vm, 4));
+                vm = Vector128.Max(vm, Sse2.ShiftRightLogical128BitLane(vm, 2));
+                vm = Vector128.Max(vm, Sse2.ShiftRightLogical128BitLane(vm, 1));
+                m = vm.ToScalar();
+            }
+            else for (int l = 0; l < 16; l++) m = Math.Max(m, vm.GetElement(l));
         }
         for (; j < n; j++) m = Math.Max(m, x[j] ^ flip);
         float sum = 0;
@@ -43,6 +53,14 @@ public static class Int8Softmax
             for (; j <= n - 16; j += 16)
             {
                 var r = Vector512.Round(Vector512.Create<float>(scratch.Slice(j, 16)) * vi);
+                if (Avx512F.IsSupported)
+                {
+                    // r is a finite integer here, so vmaxps/vminps, vcvtps2dq and the truncating vpmovdb (the code's
+                    // low byte, as the portable narrowing gives) are exact; the portable forms add NaN/overflow fix-ups.
+                    var qi = Avx512F.Add(Avx512F.ConvertToVector512Int32(Avx512F.Min(Avx512F.Max(r, fLo), fHi)), vz);
+                    Avx512F.ConvertToVector128Byte(qi).CopyTo(y.Slice(j, 16));
+                    continue;
+                }
                 var q = Vector512.ConvertToInt32(Vector512.Min(Vector512.Max(r, fLo), fHi)) + vz;
                 var n16 = Vector256.Narrow(q.GetLower(), q.GetUpper());
                 Vector128.Narrow(n16.GetLower(), n16.GetUpper()).AsByte().CopyTo(y.Slice(j, 16));

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Graph;
 using QuantSharp.Quantization.Math;
 using QuantSharp.Tensors;
@@ -155,6 +156,14 @@ public sealed class QuantizeLinearKernel : OpKernel
             {
                 var q = Vector512.Round(Vector512.Create(x.Slice(i, 16)) / vs);
                 q = Vector512.ConditionalSelect(Vector512.Equals(q, q), q, Vector512<float>.Zero);
+                if (Avx512F.IsSupported)
+                {
+                    // q is a finite integer now, so vmaxps/vminps, vcvtps2dq and the truncating vpmovdb (the code's
+                    // low byte, what the portable narrowing keeps) are exact without the portable forms' fix-ups.
+                    var vi = Avx512F.Add(Avx512F.ConvertToVector512Int32(Avx512F.Min(Avx512F.Max(q, lo), hi)), vz);
+                    Avx512F.ConvertToVector128Byte(vi).CopyTo(y.Slice(i, 16));
+                    continue;
+                }
                 var v = Vector512.ConvertToInt32(Vector512.Min(Vector512.Max(q, lo), hi)) + vz;
                 var n16 = Vector256.Narrow(v.GetLower(), v.GetUpper());
                 Vector128.Narrow(n16.GetLower(), n16.GetUpper()).AsByte().CopyTo(y.Slice(i, 16));
