@@ -438,9 +438,13 @@ public static partial class Sgemm
         }
     }
 
-    /// <summary>8×32 register tile with Vector512: C[r, 0..32) (=|+=) alpha · Σ_p a[p·8 + r] · b[p·32 + …].</summary>
+    /// <summary>
+    /// 8×32 register tile with Vector512: C[r, 0..32) (=|+=) alpha · Σ_p a[p·8 + r] · b[p·32 + …], then optionally
+    /// the epilogue in registers (<see cref="MultiplyBiasClamp"/>): + bias[r], then min(max(·, lo), hi).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
+    private static unsafe void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate,
+        float* bias = null, bool clamp = false, float lo = 0f, float hi = 0f)
     {
         var c00 = Vector512<float>.Zero; var c01 = Vector512<float>.Zero;
         var c10 = Vector512<float>.Zero; var c11 = Vector512<float>.Zero;
@@ -503,6 +507,29 @@ public static partial class Sgemm
             c50 += Vector512.Load(c + 5 * ldc + 0); c51 += Vector512.Load(c + 5 * ldc + 16);
             c60 += Vector512.Load(c + 6 * ldc + 0); c61 += Vector512.Load(c + 6 * ldc + 16);
             c70 += Vector512.Load(c + 7 * ldc + 0); c71 += Vector512.Load(c + 7 * ldc + 16);
+        }
+        if (bias is not null)
+        {
+            var v = Vector512.Create(bias[0]); c00 += v; c01 += v;
+            v = Vector512.Create(bias[1]); c10 += v; c11 += v;
+            v = Vector512.Create(bias[2]); c20 += v; c21 += v;
+            v = Vector512.Create(bias[3]); c30 += v; c31 += v;
+            v = Vector512.Create(bias[4]); c40 += v; c41 += v;
+            v = Vector512.Create(bias[5]); c50 += v; c51 += v;
+            v = Vector512.Create(bias[6]); c60 += v; c61 += v;
+            v = Vector512.Create(bias[7]); c70 += v; c71 += v;
+        }
+        if (clamp)
+        {
+            var vl = Vector512.Create(lo); var vh = Vector512.Create(hi);
+            c00 = Vector512.Min(Vector512.Max(c00, vl), vh); c01 = Vector512.Min(Vector512.Max(c01, vl), vh);
+            c10 = Vector512.Min(Vector512.Max(c10, vl), vh); c11 = Vector512.Min(Vector512.Max(c11, vl), vh);
+            c20 = Vector512.Min(Vector512.Max(c20, vl), vh); c21 = Vector512.Min(Vector512.Max(c21, vl), vh);
+            c30 = Vector512.Min(Vector512.Max(c30, vl), vh); c31 = Vector512.Min(Vector512.Max(c31, vl), vh);
+            c40 = Vector512.Min(Vector512.Max(c40, vl), vh); c41 = Vector512.Min(Vector512.Max(c41, vl), vh);
+            c50 = Vector512.Min(Vector512.Max(c50, vl), vh); c51 = Vector512.Min(Vector512.Max(c51, vl), vh);
+            c60 = Vector512.Min(Vector512.Max(c60, vl), vh); c61 = Vector512.Min(Vector512.Max(c61, vl), vh);
+            c70 = Vector512.Min(Vector512.Max(c70, vl), vh); c71 = Vector512.Min(Vector512.Max(c71, vl), vh);
         }
         Vector512.Store(c00, c + 0 * ldc + 0); Vector512.Store(c01, c + 0 * ldc + 16);
         Vector512.Store(c10, c + 1 * ldc + 0); Vector512.Store(c11, c + 1 * ldc + 16);

@@ -109,7 +109,7 @@ public static partial class Sgemm
                                 if (last && Kind == Isa.V512)
                                 {
                                     // Bias and clamp on the registers before the only store of the tile.
-                                    Kernel512BiasClamp(kc, ap, bp, ct, ldc, acc, biasRows is null ? null : biasRows + i, clamp, lo, hi);
+                                    Kernel512(kc, ap, bp, ct, ldc, 1f, acc, biasRows is null ? null : biasRows + i, clamp, lo, hi);
                                     continue;
                                 }
                                 Tile(kc, ap, bp, ct, ldc, 1f, acc);
@@ -133,97 +133,6 @@ public static partial class Sgemm
                 }
             }
         });
-    }
-
-    /// <summary>
-    /// <see cref="Kernel512"/> with alpha = 1 and the epilogue in registers:
-    /// C[r, 0..32) = min(max((Σ_p a[p·8 + r] · b[p·32 + …] (+ C)) + bias[r], lo), hi).
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel512BiasClamp(int kc, float* a, float* b, float* c, int ldc, bool accumulate, float* bias,
-        bool clamp, float lo, float hi)
-    {
-        var c00 = Vector512<float>.Zero; var c01 = Vector512<float>.Zero;
-        var c10 = Vector512<float>.Zero; var c11 = Vector512<float>.Zero;
-        var c20 = Vector512<float>.Zero; var c21 = Vector512<float>.Zero;
-        var c30 = Vector512<float>.Zero; var c31 = Vector512<float>.Zero;
-        var c40 = Vector512<float>.Zero; var c41 = Vector512<float>.Zero;
-        var c50 = Vector512<float>.Zero; var c51 = Vector512<float>.Zero;
-        var c60 = Vector512<float>.Zero; var c61 = Vector512<float>.Zero;
-        var c70 = Vector512<float>.Zero; var c71 = Vector512<float>.Zero;
-        for (int p = 0; p < kc; p++)
-        {
-            var b0 = Vector512.Load(b + 0);
-            var b1 = Vector512.Load(b + 16);
-            var a0 = Vector512.Create(a[0]);
-            c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(a[1]);
-            c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(a[2]);
-            c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(a[3]);
-            c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(a[4]);
-            c40 = Vector512.FusedMultiplyAdd(a4, b0, c40);
-            c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(a[5]);
-            c50 = Vector512.FusedMultiplyAdd(a5, b0, c50);
-            c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            var a6 = Vector512.Create(a[6]);
-            c60 = Vector512.FusedMultiplyAdd(a6, b0, c60);
-            c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
-            var a7 = Vector512.Create(a[7]);
-            c70 = Vector512.FusedMultiplyAdd(a7, b0, c70);
-            c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
-            a += 8;
-            b += 32;
-        }
-        if (accumulate)
-        {
-            c00 += Vector512.Load(c + 0 * ldc + 0); c01 += Vector512.Load(c + 0 * ldc + 16);
-            c10 += Vector512.Load(c + 1 * ldc + 0); c11 += Vector512.Load(c + 1 * ldc + 16);
-            c20 += Vector512.Load(c + 2 * ldc + 0); c21 += Vector512.Load(c + 2 * ldc + 16);
-            c30 += Vector512.Load(c + 3 * ldc + 0); c31 += Vector512.Load(c + 3 * ldc + 16);
-            c40 += Vector512.Load(c + 4 * ldc + 0); c41 += Vector512.Load(c + 4 * ldc + 16);
-            c50 += Vector512.Load(c + 5 * ldc + 0); c51 += Vector512.Load(c + 5 * ldc + 16);
-            c60 += Vector512.Load(c + 6 * ldc + 0); c61 += Vector512.Load(c + 6 * ldc + 16);
-            c70 += Vector512.Load(c + 7 * ldc + 0); c71 += Vector512.Load(c + 7 * ldc + 16);
-        }
-        if (bias is not null)
-        {
-            var v = Vector512.Create(bias[0]); c00 += v; c01 += v;
-            v = Vector512.Create(bias[1]); c10 += v; c11 += v;
-            v = Vector512.Create(bias[2]); c20 += v; c21 += v;
-            v = Vector512.Create(bias[3]); c30 += v; c31 += v;
-            v = Vector512.Create(bias[4]); c40 += v; c41 += v;
-            v = Vector512.Create(bias[5]); c50 += v; c51 += v;
-            v = Vector512.Create(bias[6]); c60 += v; c61 += v;
-            v = Vector512.Create(bias[7]); c70 += v; c71 += v;
-        }
-        if (clamp)
-        {
-            var vl = Vector512.Create(lo); var vh = Vector512.Create(hi);
-            c00 = Vector512.Min(Vector512.Max(c00, vl), vh); c01 = Vector512.Min(Vector512.Max(c01, vl), vh);
-            c10 = Vector512.Min(Vector512.Max(c10, vl), vh); c11 = Vector512.Min(Vector512.Max(c11, vl), vh);
-            c20 = Vector512.Min(Vector512.Max(c20, vl), vh); c21 = Vector512.Min(Vector512.Max(c21, vl), vh);
-            c30 = Vector512.Min(Vector512.Max(c30, vl), vh); c31 = Vector512.Min(Vector512.Max(c31, vl), vh);
-            c40 = Vector512.Min(Vector512.Max(c40, vl), vh); c41 = Vector512.Min(Vector512.Max(c41, vl), vh);
-            c50 = Vector512.Min(Vector512.Max(c50, vl), vh); c51 = Vector512.Min(Vector512.Max(c51, vl), vh);
-            c60 = Vector512.Min(Vector512.Max(c60, vl), vh); c61 = Vector512.Min(Vector512.Max(c61, vl), vh);
-            c70 = Vector512.Min(Vector512.Max(c70, vl), vh); c71 = Vector512.Min(Vector512.Max(c71, vl), vh);
-        }
-        Vector512.Store(c00, c + 0 * ldc + 0); Vector512.Store(c01, c + 0 * ldc + 16);
-        Vector512.Store(c10, c + 1 * ldc + 0); Vector512.Store(c11, c + 1 * ldc + 16);
-        Vector512.Store(c20, c + 2 * ldc + 0); Vector512.Store(c21, c + 2 * ldc + 16);
-        Vector512.Store(c30, c + 3 * ldc + 0); Vector512.Store(c31, c + 3 * ldc + 16);
-        Vector512.Store(c40, c + 4 * ldc + 0); Vector512.Store(c41, c + 4 * ldc + 16);
-        Vector512.Store(c50, c + 5 * ldc + 0); Vector512.Store(c51, c + 5 * ldc + 16);
-        Vector512.Store(c60, c + 6 * ldc + 0); Vector512.Store(c61, c + 6 * ldc + 16);
-        Vector512.Store(c70, c + 7 * ldc + 0); Vector512.Store(c71, c + 7 * ldc + 16);
     }
 
     /// <summary>p[q] = min(max(p[q] + bias, lo), hi) for q &lt; n (the add only with a bias, the clamp only when asked).</summary>
